@@ -1,7 +1,7 @@
 """Atomic writes and the tidy records that sweeps collect.
 
 Every file the suite writes goes through :func:`atomic_write`: the bytes land in a
-temporary name beside the target (``.<name>.<pid>.tmp``) and are renamed into place, so
+temporary name beside the target (``.tmp-<pid>-<name>``, keeping the suffix) and are renamed into place, so
 an interrupted process never leaves a half-written file under the real name. A sweep
 removes stale temporaries (:func:`remove_partials`) before it reruns a cell.
 """
@@ -19,11 +19,11 @@ import pandas as pd
 
 RECORDS = "records.parquet"
 METRICS = "metrics.json"
-TMP_SUFFIX = ".tmp"
+TMP_PREFIX = ".tmp-"
 
 
 def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    return path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
 
 
 @contextlib.contextmanager
@@ -96,7 +96,7 @@ def write_records(df: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
 def remove_partials(directory: str | os.PathLike) -> list[Path]:
     """Delete temporaries left by an interrupted writer below ``directory``."""
     removed = []
-    for p in Path(directory).rglob(f".*{TMP_SUFFIX}"):
+    for p in Path(directory).rglob(f"{TMP_PREFIX}*"):
         if p.is_file():
             p.unlink()
             removed.append(p)

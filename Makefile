@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` (the default sweep on real data, quick
+# scale, ending in rendered summaries) and `make test`. Both create .venv when missing.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+SCALE   ?= quick
+WORKERS ?= 2
+CONFIG  ?= configs/default.yaml
+PYTEST_ARGS ?=
+
+.PHONY: venv run test notebooks check-notebooks bench clean-runs
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) -m xfactor_lib sweep $(CONFIG) --scale $(SCALE) --workers $(WORKERS)
+
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Notebooks: the jupytext percent files (notebooks/**/*.py) are the source; this writes
+# the paired .ipynb files (no outputs) that papermill and JupyterLab open.
+notebooks: venv
+	$(VENV)/bin/jupytext --to ipynb --update-metadata '{"jupytext": null}' notebooks/*.py notebooks/templates/*.py
+
+bench: venv
+	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done
+
+clean-runs:
+	rm -rf runs/smoke runs/default

@@ -1,0 +1,134 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from xfactor_lib import plots, stats
+
+MODELS = ("rf", "svc", "resnet18")
+
+
+def make_records(*, n_random=6, n_selected=4, sizes=(10, 30), models=MODELS, K=3, seed=0):
+    """Small study-X records: a latent subset quality q_s shared by all models plus noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        for kind, count in (("random", n_random), ("selected", n_selected)):
+            for i in range(count):
+                q = rng.normal() * (1.0 if kind == "random" else 3.0)
+                selected = kind == "selected"
+                for j, model in enumerate(models):
+                    base = 0.4 / (1 + j) * size**-0.3
+                    err = base * np.exp(0.05 * (q + 0.3 * rng.normal()))
+                    row = {
+                        "dataset": "mnist", "size": size, "kind": kind,
+                        "strategy": ("own_mean" if i < 2 else "uniqueness") if selected else "none",
+                        "direction": ("+" if i % 2 == 0 else "-") if selected else "none",
+                        "seed": 0, "subset_id": f"x-{size}-{kind}-{i}", "model": model,
+                        "error": err,
+                    }
+                    row.update({f"acc_class_{k}": 1 - err * rng.uniform(0.5, 1.5) for k in range(K)})
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def points(ax):
+    return sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+
+
+def images(fig):
+    return [ax for ax in fig.axes if any(isinstance(i, AxesImage) for i in ax.get_images())]
+
+
+def test_plots_package_reexports_the_study_x_figures():
+    assert plots.study_x.error_vs_size is plots.error_vs_size
+    assert plots.r2_heatmaps is plots.study_x.r2_heatmaps
+
+
+def test_error_vs_size_draws_a_line_per_model_and_a_point_per_row_on_log_axes():
+    records = make_records()
+    fig = plots.error_vs_size(records)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    for ax, kind in zip(fig.axes, ("random", "selected")):
+        assert len(ax.lines) == len(MODELS)
+        assert points(ax) == (records["kind"] == kind).sum()
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    rf = fig.axes[0].lines[0]
+    means = records[(records["kind"] == "random") & (records["model"] == "rf")]
+    np.testing.assert_allclose(rf.get_ydata(), means.groupby("size")["error"].mean().to_numpy())
+
+
+def test_zscore_cdfs_draw_ecdfs_by_size_by_model_and_selected_with_the_normal():
+    records = make_records()
+    fig = plots.zscore_cdfs(records)
+    by_size, by_model, selected = fig.axes
+    assert len(by_size.lines) == 2 + 1 and len(by_model.lines) == len(MODELS) + 1
+    assert len(selected.lines) == 2
+    for ax in fig.axes:
+        assert ax.lines[-1].get_label() == "N(0, 1)"
+    z = stats.zscores(records)[records["kind"] == "selected"]
+    ecdf = selected.lines[0]
+    np.testing.assert_allclose(ecdf.get_xdata(), np.sort(z.to_numpy()))
+    assert ecdf.get_ydata()[-1] == 1.0
+
+
+def test_zscore_scatter_has_a_point_per_shared_subset_and_marks_directions():
+    records = make_records()
+    records = records[~((records["model"] == "svc") & (records["subset_id"] == "x-10-random-0"))]
+    fig = plots.zscore_scatter(records)  # default: (rf, resnet18), (rf, svc)
+    assert len(fig.axes) == 2
+    n_subsets = records["subset_id"].nunique()
+    assert points(fig.axes[0]) == n_subsets
+    assert points(fig.axes[1]) == n_subsets - 1
+    plus = [c for c in fig.axes[0].collections if c.get_label().endswith(" +")]
+    n_plus = records.loc[(records["direction"] == "+"), "subset_id"].nunique()
+    assert sum(len(c.get_offsets()) for c in plus) == n_plus
+
+
+def test_zscore_scatter_rejects_unknown_models():
+    with pytest.raises(ValueError, match=r"models \['mlp-9'\] not in records"):
+        plots.zscore_scatter(make_records(), pairs=[("rf", "mlp-9")])
+
+
+def test_overlap_heatmaps_show_subset_overlap_per_size():
+    rng = np.random.default_rng(0)
+    manifest = pd.DataFrame({
+        "subset_id": [f"s{i}" for i in range(6)],
+        "size": [4, 4, 4, 9, 9, 9],
+        "indices": [np.sort(rng.choice(20, 4 if i < 3 else 9, replace=False)) for i in range(6)],
+    })
+    fig = plots.overlap_heatmaps(manifest, vmax=50)
+    heat = images(fig)
+    assert len(heat) == 2 and len(fig.axes) == 4  # two heatmaps, two colour bars
+    for ax, size in zip(heat, (4, 9)):
+        image = ax.get_images()[0]
+        np.testing.assert_allclose(image.get_array(), stats.subset_overlap(manifest, size=size))
+        assert image.get_clim() == (0, 50)
+
+
+def test_r2_heatmaps_show_r2_matrix_with_annotations():
+    records = make_records()
+    fig = plots.r2_heatmaps(records)
+    heat = images(fig)
+    assert len(heat) == 3 and len(fig.axes) == 4  # all / selected / random + colour bar
+    for ax, kind in zip(heat, ("all", "selected", "random")):
+        r2 = stats.r2_matrix(records, kind=kind, n_boot=0)["r2"].to_numpy()
+        np.testing.assert_allclose(ax.get_images()[0].get_array().ravel(), r2)
+        assert len(ax.texts) == len(MODELS) ** 2
+
+
+def test_class_spearman_heatmaps_show_one_matrix_per_class():
+    records = make_records(K=3)
+    fig = plots.class_spearman_heatmaps(records, ncols=2)
+    heat = images(fig)
+    assert len(heat) == 3 and len(fig.axes) == 4  # the 4th grid cell removed; + colour bar
+    rho = stats.class_spearman(records)
+    for ax, k in zip(heat, range(3)):
+        np.testing.assert_allclose(ax.get_images()[0].get_array(), rho[k].to_numpy())
+        assert ax.get_title() == f"class {k}"

@@ -1,0 +1,282 @@
+"""Figures and tables of study E (EVA paper Table 1, Figs. 3-5): one function per figure.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so they
+work under any backend. Every number comes from :func:`xfactor_lib.eva.coreset_summary`
+or :func:`xfactor_lib.eva.window_summary`; this module only lays them out.
+
+Records have one row per (method, rate, seed, ...) with columns ``method, rate, seed,
+arch, acc, bacc, ...``; rows with method ``"full"`` are the full-data reference.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from .. import eva
+
+__all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves"]
+
+#: Display names, in the paper's order.
+METHOD_LABELS = {
+    "full": "Full dataset",
+    "random": "Random",
+    "forgetting": "Forgetting",
+    "entropy": "Entropy",
+    "el2n": "EL2N",
+    "aum": "AUM",
+    "ccs": "CCS",
+    "eva": "EVA",
+    "var_s": "VAR-S",
+    "exp_s": "EXP-S",
+    "var_d": "VAR-D",
+    "exp_d": "EXP-D",
+}
+#: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
+ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))
+
+
+def _method_order(methods: Sequence[str]) -> list[str]:
+    known = [m for m in METHOD_LABELS if m in set(methods)]
+    return known + sorted(set(methods) - set(known))
+
+
+def _rate_label(rate: float) -> str:
+    return f"{100 * rate:g}%"
+
+
+def _panels(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Split a summary by dataset / arch when several are present."""
+    keys = [k for k in ("dataset", "arch") if k in summary.columns and summary[k].nunique() > 1]
+    if not keys:
+        return [("", summary)]
+    return [(" / ".join(map(str, k if isinstance(k, tuple) else (k,))), part)
+            for k, part in summary.groupby(keys, sort=True)]
+
+
+def coreset_table(records: pd.DataFrame, *, metric: str = "acc", percent: bool = True,
+                  digits: int = 2) -> pd.DataFrame:
+    """Table 1: methods x rates, cells ``"mean ± sd"`` over seeds (display only).
+
+    Parameters
+    ----------
+    records : DataFrame
+        Columns ``method, rate, metric`` (and optionally ``dataset, arch``, which become
+        index levels when several are present).
+    metric : str
+    percent : bool
+        Show values x 100 (accuracy in %).
+    digits : int
+
+    Returns
+    -------
+    DataFrame
+        Index: method display names (full data first); columns: rates as ``"2%"`` ...;
+        the full-data row repeats its value in every column; a missing cell is ``""``.
+    """
+    summary = eva.coreset_summary(records, metric=metric)
+    scale = 100.0 if percent else 1.0
+    fmt = f"{{:.{digits}f}}"
+
+    def cell(mean: float, sd: float) -> str:
+        sd_txt = "–" if pd.isna(sd) else fmt.format(scale * sd)
+        return f"{fmt.format(scale * mean)} ± {sd_txt}"
+
+    extra = [k for k in ("dataset", "arch") if k in summary.columns and summary[k].nunique() > 1]
+    rates = sorted(summary.loc[summary["method"] != "full", "rate"].unique())
+    columns = [_rate_label(r) for r in rates]
+    rows, index = [], []
+    groups = summary.groupby(extra, sort=True) if extra else [((), summary)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        for method in _method_order(part["method"].unique()):
+            m = part[part["method"] == method]
+            if method == "full":
+                rows.append([cell(m["mean"].iloc[0], m["sd"].iloc[0])] * len(rates))
+            else:
+                by_rate = {r: cell(mu, sd) for r, mu, sd in zip(m["rate"], m["mean"], m["sd"])}
+                rows.append([by_rate.get(r, "") for r in rates])
+            index.append((*key, METHOD_LABELS.get(method, method)))
+    names = [*extra, "method"]
+    idx = pd.MultiIndex.from_tuples(index, names=names) if extra else pd.Index([i[-1] for i in index], name="method")
+    return pd.DataFrame(rows, index=idx, columns=pd.Index(columns, name="rate"))
+
+
+def _draw_methods(ax, summary: pd.DataFrame, methods: Sequence[str], rates: Sequence[float],
+                  *, colors: dict, styles: dict | None = None, percent: bool = True) -> None:
+    scale = 100.0 if percent else 1.0
+    pos = {r: i for i, r in enumerate(rates)}
+    for method in methods:
+        m = summary[summary["method"] == method].sort_values("rate")
+        if m.empty:
+            continue
+        x = [pos[r] for r in m["rate"]]
+        ax.errorbar(x, scale * m["mean"].to_numpy(), yerr=scale * m["sd"].fillna(0).to_numpy(),
+                    marker="o", ms=4, capsize=3, color=colors[method],
+                    ls=(styles or {}).get(method, "-"), label=METHOD_LABELS.get(method, method))
+    ax.set_xticks(range(len(rates)), labels=[_rate_label(r) for r in rates])
+    ax.set_xlabel("selection rate")
+
+
+def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Sequence[str] | None = None,
+                     percent: bool = True) -> Figure:
+    """Mean ± sd of ``metric`` vs selection rate, one line per method, full data dashed.
+
+    Parameters
+    ----------
+    records : DataFrame
+        Columns ``method, rate, metric``; one panel per dataset / arch when several.
+    metric : str
+    methods : sequence of str, optional
+        Methods to draw (default all except ``"full"``, in the paper's order).
+    percent : bool
+
+    Returns
+    -------
+    Figure
+        One axes per panel with one error-bar line per method and, when ``"full"`` rows
+        exist, a horizontal line labelled ``"Full dataset"``.
+    """
+    summary = eva.coreset_summary(records, metric=metric)
+    present = [m for m in _method_order(summary["method"].unique()) if m != "full"]
+    methods = present if methods is None else list(methods)
+    unknown = sorted(set(methods) - set(present))
+    if unknown:
+        raise ValueError(f"methods {unknown} are not in records; present: {present}")
+    cmap = colormaps["tab10"]
+    colors = {m: cmap(i % 10) for i, m in enumerate(methods)}
+    panels = _panels(summary)
+    fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
+    for ax, (title, part) in zip(axes, panels):
+        rates = sorted(part.loc[part["method"] != "full", "rate"].unique())
+        _draw_methods(ax, part, methods, rates, colors=colors, percent=percent)
+        full = part[part["method"] == "full"]
+        if len(full):
+            ax.axhline((100.0 if percent else 1.0) * full["mean"].iloc[0], color="k", ls="--", lw=1,
+                       label=METHOD_LABELS["full"])
+        ax.set_ylabel(f"{metric} (%)" if percent else metric)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def ablation_plot(records: pd.DataFrame, *, metric: str = "acc", percent: bool = True) -> Figure:
+    """Ablations (Figs. 3-4): EXP-S vs VAR-S, EXP-D vs VAR-D, VAR-S vs VAR-D, EXP-S vs EXP-D.
+
+    Parameters
+    ----------
+    records : DataFrame
+        Rows of methods ``var_s, exp_s, var_d, exp_d`` (and ``eva``, drawn dashed black in
+        every panel as the reference).
+    metric : str
+    percent : bool
+
+    Returns
+    -------
+    Figure
+        Four axes titled ``"(a) EXP-S vs VAR-S"`` ...; a panel whose methods have no rows
+        says so in its title.
+    """
+    summary = eva.coreset_summary(records, metric=metric)
+    several = [k for k in ("dataset", "arch") if k in summary.columns and summary[k].nunique() > 1]
+    if several:
+        raise ValueError(f"ablation_plot draws one dataset / arch, but records have several {several}; "
+                         "filter the records first")
+    ablations = {"var_s", "exp_s", "var_d", "exp_d"}
+    if not ablations & set(summary["method"]):
+        raise ValueError(f"records have none of the ablation methods {sorted(ablations)}; "
+                         f"present: {sorted(summary['method'].unique())}")
+    rates = sorted(summary.loc[summary["method"] != "full", "rate"].unique())
+    colors = {"var_s": "C0", "var_d": "C1", "exp_s": "C2", "exp_d": "C3", "eva": "k"}
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    for ax, letter, (a, b) in zip(axes, "abcd", ABLATION_PANELS):
+        drawn = [m for m in (a, b) if m in set(summary["method"])]
+        _draw_methods(ax, summary, drawn + (["eva"] if "eva" in set(summary["method"]) else []), rates,
+                      colors=colors, styles={"eva": "--"}, percent=percent)
+        title = f"({letter}) {METHOD_LABELS[a]} vs {METHOD_LABELS[b]}"
+        ax.set_title(title if len(drawn) == 2 else f"{title} (no rows for "
+                     f"{', '.join(METHOD_LABELS[m] for m in (a, b) if m not in drawn)})")
+        ax.set_ylabel(f"{metric} (%)" if percent else metric)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _window_label(early: int, late, window: int) -> str:
+    first = f"[{early},{early + window - 1}]"
+    return first if pd.isna(late) else f"{first}+[{int(late)},{int(late) + window - 1}]"
+
+
+def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window: int = 10,
+                  percent: bool = False) -> Figure:
+    """Score per window combination (Fig. 5).
+
+    With several rates (column ``rate``): one line per combination across rates (the
+    paper's layout). With one rate: a heatmap of the score, early start (rows) x late start
+    (columns), single windows in the column ``"single"``. One panel per dataset.
+
+    Parameters
+    ----------
+    window_records : DataFrame
+        Columns ``early_start, late_start, metric`` (``late_start`` missing for a single
+        window), optionally ``rate``, ``dataset``, ``seed``.
+    metric : str
+        ``"score"`` (window search output) or e.g. ``"acc"``.
+    window : int
+        Window length, for the labels.
+    percent : bool
+
+    Returns
+    -------
+    Figure
+        Lines labelled ``"[0,9]+[50,59]"`` / ``"[0,9]"``, or an annotated heatmap.
+    """
+    summary = eva.window_summary(window_records, metric=metric)
+    scale = 100.0 if percent else 1.0
+    panels = [("", summary)] if "dataset" not in summary.columns or summary["dataset"].nunique() <= 1 \
+        else [(str(k), p) for k, p in summary.groupby("dataset", sort=True)]
+    multi_rate = "rate" in summary.columns and summary["rate"].nunique() > 1
+    fig = Figure(figsize=(6.5 * len(panels), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, part) in zip(axes, panels):
+        if multi_rate:
+            rates = sorted(part["rate"].unique())
+            pos = {r: i for i, r in enumerate(rates)}
+            combos = part[["early_start", "late_start"]].drop_duplicates()
+            combos = combos.sort_values(["early_start", "late_start"], na_position="first")
+            cmap = colormaps["viridis"]
+            for i, (e, l) in enumerate(combos.itertuples(index=False)):
+                sel = (part["early_start"] == e) & (part["late_start"].isna() if pd.isna(l) else part["late_start"] == l)
+                c = part[sel.fillna(False)].sort_values("rate")
+                ax.plot([pos[r] for r in c["rate"]], scale * c["mean"].to_numpy(), marker="o", ms=3,
+                        ls=":" if pd.isna(l) else "-", color=cmap(i / max(len(combos) - 1, 1)),
+                        label=_window_label(int(e), l, window))
+            ax.set_xticks(range(len(rates)), labels=[_rate_label(r) for r in rates])
+            ax.set_xlabel("selection rate")
+            ax.set_ylabel(metric)
+            ax.legend(fontsize=6, ncols=2)
+        else:
+            early = sorted(part["early_start"].dropna().unique())
+            late = sorted(part["late_start"].dropna().unique())
+            has_single = part["late_start"].isna().any()
+            cols = (["single"] if has_single else []) + [int(v) for v in late]
+            grid = np.full((len(early), len(cols)), np.nan)
+            for e, l, mu in zip(part["early_start"], part["late_start"], part["mean"]):
+                j = 0 if pd.isna(l) else cols.index(int(l))
+                grid[early.index(e), j] = scale * mu
+            im = ax.imshow(grid, cmap="viridis", aspect="auto")
+            for i, j in np.ndindex(grid.shape):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=6, color="w")
+            ax.set_xticks(range(len(cols)), labels=[str(c) for c in cols])
+            ax.set_yticks(range(len(early)), labels=[str(int(e)) for e in early])
+            ax.set_xlabel("late window start")
+            ax.set_ylabel("early window start")
+            fig.colorbar(im, ax=ax, label=metric)
+        ax.set_title(title)
+    return fig

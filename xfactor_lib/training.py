@@ -1,0 +1,325 @@
+"""Training and evaluation for every model of :mod:`xfactor_lib.models`.
+
+Neural nets follow the X-factor paper's protocol (SPEC 1, "Training"): cross-entropy,
+Adam, batch 200, shuffled each epoch, learning rate 1e-3 in epoch 1, 1e-4 from epoch 2,
+1e-5 from epoch 300; after each epoch stop when epoch >= 50 and the running training
+accuracy >= 99 %; at most 500 epochs. Every number is a field of :class:`TrainConfig`.
+Epochs are 1-based in the config (as in the paper) and 0-based in callbacks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .models import is_torch_model, make_model
+
+
+@dataclass
+class TrainConfig:
+    """Neural-net training protocol.
+
+    Attributes
+    ----------
+    lr_schedule : sequence of (first_epoch, lr)
+        Learning rate from ``first_epoch`` (1-based) on.
+    batch_size, min_epochs, max_epochs : int
+    target_train_acc : float
+        Stop after an epoch >= ``min_epochs`` whose running training accuracy reaches it.
+    weight_decay : float
+    eval_batch_size : int
+    """
+
+    lr_schedule: Sequence[tuple[int, float]] = ((1, 1e-3), (2, 1e-4), (300, 1e-5))
+    batch_size: int = 200
+    min_epochs: int = 50
+    max_epochs: int = 500
+    target_train_acc: float = 0.99
+    weight_decay: float = 0.0
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        sched = sorted((int(e), float(lr)) for e, lr in self.lr_schedule)
+        if not sched or sched[0][0] != 1:
+            raise ValueError(f"lr_schedule must start at epoch 1, got {self.lr_schedule}")
+        self.lr_schedule = tuple(sched)
+        if self.batch_size < 1 or self.max_epochs < 1 or self.min_epochs < 0:
+            raise ValueError("batch_size and max_epochs must be >= 1 and min_epochs >= 0")
+        if self.min_epochs > self.max_epochs:
+            raise ValueError(f"min_epochs ({self.min_epochs}) exceeds max_epochs ({self.max_epochs})")
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch``."""
+        lr = self.lr_schedule[0][1]
+        for start, value in self.lr_schedule:
+            if epoch >= start:
+                lr = value
+        return lr
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
+        """Build from a plain dict (e.g. notebook parameters); unknown keys are an error."""
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}")
+        if "lr_schedule" in d:
+            d["lr_schedule"] = tuple(tuple(x) for x in d["lr_schedule"])
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lr_schedule"] = [list(x) for x in self.lr_schedule]
+        return d
+
+
+@dataclass
+class FitResult:
+    """What training did: epochs run, last running training accuracy, seconds, history."""
+
+    epochs: int
+    train_acc: float
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` gives ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    return str(device)
+
+
+def _as_tensor_images(X: np.ndarray, device: str):
+    """uint8 (N, C, H, W) -> float32 tensor in [0, 1] on ``device`` (one copy)."""
+    import torch
+
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"X must be images (N, C, H, W) for a neural net, got shape {X.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(X)).to(device)
+    if t.dtype == torch.uint8:
+        return t.float().div_(255.0)
+    if not torch.isfinite(t).all():
+        raise ValueError("X has NaN or inf pixels; clean them first")
+    return t.float()
+
+
+def _check_xy(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"y must be one label per image: X has {len(X)} images, y has shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must be integer class labels, got dtype {y.dtype}")
+    if len(y) == 0:
+        raise ValueError("cannot train on an empty subset")
+    return y.astype(np.int64)
+
+
+def fit_torch(model, X: np.ndarray, y: np.ndarray, *, config: TrainConfig | None = None,
+              device: str = "auto", seed: int = 0, callbacks: Iterable[Any] = (),
+              progress: bool = False) -> FitResult:
+    """Train a torch model in place with the paper's protocol.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    X : ndarray, shape (N, C, H, W), uint8 (or float in [0, 1])
+    y : ndarray, shape (N,), int
+    config : TrainConfig
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
+    seed : int
+        Seeds the batch order (and torch's global generator for dropout and the like).
+    callbacks : iterable
+        Objects with ``on_batch(epoch, idx, logits, y)`` and/or ``on_epoch_end(epoch, model)``
+        (see docs/architecture.md); epochs are 0-based there.
+    progress : bool
+        Show a tqdm bar over epochs.
+
+    Returns
+    -------
+    FitResult
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    config = config or TrainConfig()
+    y = _check_xy(X, y)
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    Xt = _as_tensor_images(X, dev)
+    yt = torch.from_numpy(y).to(dev)
+    model.to(dev).train()
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
+    batch_cbs = [c for c in callbacks if hasattr(c, "on_batch")]
+    epoch_cbs = [c for c in callbacks if hasattr(c, "on_epoch_end")]
+    N = len(y)
+    t0 = time.perf_counter()
+    history: list[dict[str, float]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.max_epochs, desc="epochs", leave=False)
+    epoch = 0
+    acc = 0.0
+    for epoch in range(1, config.max_epochs + 1):
+        for g in opt.param_groups:
+            g["lr"] = config.lr_at(epoch)
+        perm = torch.randperm(N, generator=gen).to(dev)
+        correct = torch.zeros((), dtype=torch.long, device=dev)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=dev)
+        for start in range(0, N, config.batch_size):
+            idx = perm[start:start + config.batch_size]
+            xb, yb = Xt[idx], yt[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                detached = logits.detach()
+                correct += (detached.argmax(1) == yb).sum()
+                loss_sum += loss.detach() * len(idx)
+                for cb in batch_cbs:
+                    cb.on_batch(epoch - 1, idx, detached, yb)
+        for cb in epoch_cbs:
+            cb.on_epoch_end(epoch - 1, model)
+            model.train()
+        acc = correct.item() / N  # one host sync per epoch
+        history.append({"epoch": epoch, "train_acc": acc, "train_loss": loss_sum.item() / N,
+                        "lr": config.lr_at(epoch)})
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(acc=f"{acc:.3f}")
+        if epoch >= config.min_epochs and acc >= config.target_train_acc:
+            break
+    if bar is not None:
+        bar.close()
+    return FitResult(epochs=epoch, train_acc=acc, seconds=time.perf_counter() - t0, history=history)
+
+
+def predict_proba_torch(model, X: np.ndarray, *, device: str = "auto", batch_size: int = 1000) -> np.ndarray:
+    """Softmax probabilities ``(N, K)`` of a torch model in eval mode (no grad)."""
+    import torch
+
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(X), batch_size):
+            xb = _as_tensor_images(X[start:start + batch_size], dev)
+            out.append(torch.softmax(model(xb).float(), dim=1))
+    model.train()
+    return torch.cat(out).cpu().numpy().astype(np.float64)
+
+
+def classification_metrics(y_true: np.ndarray, scores: np.ndarray, *, K: int, probabilistic: bool = True) -> dict[str, Any]:
+    """Accuracy, error, balanced accuracy, per-class accuracy and one-vs-rest AUCs.
+
+    Parameters
+    ----------
+    y_true : ndarray, shape (N,)
+    scores : ndarray, shape (N, K)
+        Class probabilities (or decision scores when ``probabilistic`` is False: then
+        AUCs are NaN, since one-vs-rest AUC needs probabilities).
+    K : int
+
+    Returns
+    -------
+    dict
+        ``acc, error, bacc, auc_macro, auc_micro, acc_class_0 .. acc_class_{K-1}``; a class
+        absent from ``y_true`` has NaN accuracy and is left out of ``bacc``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y_true = np.asarray(y_true)
+    pred = np.asarray(scores).argmax(axis=1)
+    hit = pred == y_true
+    out: dict[str, Any] = {"acc": float(hit.mean()), "error": float(1 - hit.mean())}
+    per = np.full(K, np.nan)
+    counts = np.bincount(y_true, minlength=K)
+    sums = np.bincount(y_true, weights=hit, minlength=K)
+    present = counts > 0
+    per[present] = sums[present] / counts[present]
+    out["bacc"] = float(np.nanmean(per))
+    out["auc_macro"] = out["auc_micro"] = float("nan")
+    if probabilistic and present.sum() >= 2:
+        P = np.asarray(scores, dtype=np.float64)
+        onehot = np.eye(K)[y_true]
+        cols = np.flatnonzero(present)
+        try:
+            out["auc_macro"] = float(roc_auc_score(onehot[:, cols], P[:, cols], average="macro"))
+            out["auc_micro"] = float(roc_auc_score(onehot[:, cols], P[:, cols], average="micro"))
+        except ValueError:
+            pass
+    for k in range(K):
+        out[f"acc_class_{k}"] = float(per[k])
+    return out
+
+
+def fit_model(name: str, X: np.ndarray, y: np.ndarray, *, K: int, config: TrainConfig | None = None,
+              device: str = "auto", seed: int = 0, pretrained: bool | str = "auto", width: int = 512,
+              callbacks: Iterable[Any] = (), progress: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Make and train model ``name`` on images ``X`` (uint8 ``(N, C, H, W)``) and labels ``y``.
+
+    Returns
+    -------
+    model : fitted estimator or torch module
+    info : dict
+        ``model, pretrained, epochs, train_acc, seconds`` (+ ``params`` for nets).
+    """
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"X must be images (N, C, H, W), got shape {X.shape}")
+    y = _check_xy(X, y)
+    if y.max() >= K:
+        raise ValueError(f"label {y.max()} out of range for K={K} classes")
+    C, H, W = X.shape[1:]
+    model, info = make_model(name, C=C, H=H, W=W, K=K, seed=seed, width=width, pretrained=pretrained)
+    t0 = time.perf_counter()
+    if is_torch_model(name):
+        res = fit_torch(model, X, y, config=config, device=device, seed=seed, callbacks=callbacks, progress=progress)
+        info.update(epochs=res.epochs, train_acc=res.train_acc, history=res.history)
+    else:
+        from .data import flatten
+
+        Xf = flatten(X)
+        model.fit(Xf, y)
+        info.update(epochs=0, train_acc=float((model.predict(Xf) == y).mean()))
+    info["seconds"] = time.perf_counter() - t0
+    info["K"] = K
+    return model, info
+
+
+def evaluate(model, X: np.ndarray, y: np.ndarray, *, K: int, device: str = "auto",
+             batch_size: int = 1000) -> dict[str, Any]:
+    """Test metrics of a fitted model (see :func:`classification_metrics`)."""
+    X = np.asarray(X)
+    y = _check_xy(X, y)
+    if hasattr(model, "predict") and not hasattr(model, "parameters"):
+        from .data import flatten
+
+        Xf = flatten(X)
+        if hasattr(model, "predict_proba"):
+            return classification_metrics(y, _full_proba(model, Xf, K), K=K)
+        pred = model.predict(Xf)
+        return classification_metrics(y, np.eye(K)[pred], K=K, probabilistic=False)
+    return classification_metrics(y, predict_proba_torch(model, X, device=device, batch_size=batch_size), K=K)
+
+
+def _full_proba(model, Xf: np.ndarray, K: int) -> np.ndarray:
+    """predict_proba widened to all K classes (a subset may lack some classes)."""
+    p = model.predict_proba(Xf)
+    out = np.zeros((len(Xf), K))
+    out[:, np.asarray(model.classes_, dtype=int)] = p
+    return out
