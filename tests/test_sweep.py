@@ -168,3 +168,18 @@ def test_atomic_write_leaves_nothing_behind_on_error(tmp_path):
 def test_collect_without_done_cells_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished cells of stage 'x'"):
         sweep.collect(tmp_path, "x")
+
+
+def test_overrides_and_excludes_apply_to_matching_grid_points(tmp_path):
+    write_notebook(tmp_path / "tiny.ipynb", TEMPLATE)
+    cfg = {"stages": [{"name": "t", "template": "tiny.ipynb", "params": {"sleep": 0.0},
+                       "grid": {"value": [1, 2, 3], "fail_on": [-1, 9]},
+                       "overrides": [{"match": {"value": [2, 3]}, "params": {"sleep": 0.5}}],
+                       "exclude": [{"value": 3, "fail_on": 9}],
+                       "scales": {"smoke": {"exclude": []}}}]}
+    path = tmp_path / "o.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cells = sweep.load_config(path).cells()
+    got = sorted((c.params["value"], c.params["fail_on"], c.params["sleep"]) for c in cells)
+    assert got == [(1, -1, 0.0), (1, 9, 0.0), (2, -1, 0.5), (2, 9, 0.5), (3, -1, 0.5)]
+    assert len(sweep.load_config(path, scale="smoke").cells()) == 6

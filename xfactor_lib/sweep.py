@@ -1,7 +1,10 @@
 """Resumable papermill sweeps.
 
 A config (YAML) lists stages; each stage names a template notebook, shared ``params`` and
-a ``grid``; ``scales: {smoke|quick|paper: {params: ..., grid: ...}}`` override them by key.
+a ``grid``; ``overrides: [{match: {model: resnet18}, params: {...}}]`` change params for
+matching grid points, ``exclude: [{model: resnet18, size: 100}]`` drops grid points;
+``scales: {smoke|quick|paper: {params, grid, overrides, exclude}}`` override all of these
+by key.
 ``include: [other.yaml]`` adds the stages and summaries of other configs. Every cell of a
 stage's grid runs as papermill into ``<runs_root>/<sweep>/<cell-id>/`` (``notebook.ipynb``,
 ``records.parquet``, ``metrics.json``). A cell is done when its records exist; the
@@ -54,16 +57,33 @@ class Stage:
     template: Path
     params: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    exclude: list[dict[str, Any]] = field(default_factory=list)
 
     def cells(self, scale: str) -> list["Cell"]:
         keys = list(self.grid)
         out = []
         for combo in itertools.product(*(self.grid[k] for k in keys)):
+            point = dict(zip(keys, combo))
+            if any(_matches(point, ex) for ex in self.exclude):
+                continue
             p = dict(self.params)
-            p.update(zip(keys, combo))
+            for ov in self.overrides:
+                if _matches(point, ov.get("match") or {}):
+                    p.update(ov.get("params") or {})
+            p.update(point)
             p["scale"] = scale
             out.append(Cell(self.name, self.template, p, cell_id(self.name, p, keys)))
         return out
+
+
+def _matches(point: dict[str, Any], match: dict[str, Any]) -> bool:
+    """A grid point matches when every key of ``match`` has that value (or one of a list)."""
+    for k, v in match.items():
+        allowed = v if isinstance(v, list) else [v]
+        if point.get(k) not in allowed:
+            return False
+    return True
 
 
 @dataclass
@@ -105,9 +125,11 @@ def _resolve_path(p: str, config_dir: Path) -> Path:
     raise SweepConfigError(f"{p!r} (named in {config_dir}) was found neither beside the config nor in the project")
 
 
-def _merge_scale(block: dict[str, Any], scale: str, where: str) -> tuple[dict, dict]:
+def _merge_scale(block: dict[str, Any], scale: str, where: str) -> tuple[dict, dict, list, list]:
     params = dict(block.get("params") or {})
     grid = dict(block.get("grid") or {})
+    overrides = list(block.get("overrides") or [])
+    exclude = list(block.get("exclude") or [])
     scales = block.get("scales") or {}
     unknown = set(scales) - set(SCALES)
     if unknown:
@@ -115,13 +137,23 @@ def _merge_scale(block: dict[str, Any], scale: str, where: str) -> tuple[dict, d
     over = scales.get(scale) or {}
     params.update(over.get("params") or {})
     grid.update(over.get("grid") or {})
+    if "overrides" in over:
+        overrides = list(over["overrides"] or [])
+    if "exclude" in over:
+        exclude = list(over["exclude"] or [])
+    for ov in overrides:
+        if not isinstance(ov, dict) or not isinstance(ov.get("match"), dict):
+            raise SweepConfigError(f"{where}: each override needs a 'match' mapping and 'params', got {ov!r}")
+    for ex in exclude:
+        if not isinstance(ex, dict):
+            raise SweepConfigError(f"{where}: each exclude entry must be a mapping of grid values, got {ex!r}")
     for k, v in grid.items():
         if not isinstance(v, list) or not v:
             raise SweepConfigError(f"{where}: grid entry {k!r} must be a non-empty list, got {v!r}")
     clash = set(params) & set(grid)
     if clash:
         raise SweepConfigError(f"{where}: {sorted(clash)} given both as params and as grid")
-    return params, grid
+    return params, grid, overrides, exclude
 
 
 def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple = ()) -> SweepConfig:
@@ -149,8 +181,9 @@ def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple =
         where = f"{path.name}: stage {i}"
         if not isinstance(st, dict) or "name" not in st or "template" not in st:
             raise SweepConfigError(f"{where} needs 'name' and 'template'")
-        params, grid = _merge_scale(st, scale, f"{where} ({st['name']})")
-        stages.append(Stage(str(st["name"]), _resolve_path(st["template"], path.parent), params, grid))
+        params, grid, overrides, exclude = _merge_scale(st, scale, f"{where} ({st['name']})")
+        stages.append(Stage(str(st["name"]), _resolve_path(st["template"], path.parent), params, grid,
+                            overrides, exclude))
     for s in raw.get("summaries") or []:
         p = _resolve_path(s, path.parent)
         if p not in summaries:
@@ -392,9 +425,20 @@ def cell_dirs(run_dir: str | os.PathLike, stage: str, *, done_only: bool = True)
     return sorted(d for d in run_dir.glob(f"{stage}--*") if d.is_dir() and (not done_only or is_done(d)))
 
 
-def collect(run_dir: str | os.PathLike, stage: str) -> pd.DataFrame:
-    """The records of every done cell of ``stage``, concatenated (one tidy table)."""
+def collect(run_dir: str | os.PathLike, stage: str, **where: Any) -> pd.DataFrame:
+    """The records of every done cell of ``stage``, concatenated (one tidy table).
+
+    ``where`` keeps the rows whose columns equal the given values, e.g.
+    ``collect(run_dir, "x_subsets", dataset="mnist", size=30)``.
+    """
     frames = [pd.read_parquet(d / records.RECORDS) for d in cell_dirs(run_dir, stage)]
     if not frames:
         raise FileNotFoundError(f"no finished cells of stage {stage!r} in {run_dir}")
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames, ignore_index=True)
+    for col, value in where.items():
+        if col not in df.columns:
+            raise KeyError(f"stage {stage!r} records have no column {col!r}; columns: {list(df.columns)}")
+        df = df[df[col] == value]
+    if df.empty and where:
+        raise FileNotFoundError(f"no records of stage {stage!r} in {run_dir} with {where}")
+    return df.reset_index(drop=True)

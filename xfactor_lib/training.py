@@ -323,3 +323,68 @@ def _full_proba(model, Xf: np.ndarray, K: int) -> np.ndarray:
     out = np.zeros((len(Xf), K))
     out[:, np.asarray(model.classes_, dtype=int)] = p
     return out
+
+
+#: Manifest columns copied into every record (list columns are left out).
+RECORD_KEYS = ("subset_id", "study", "dataset", "size", "kind", "strategy", "direction", "m", "repeat",
+               "seed", "bin", "cb_1", "n_images")
+TIMING_COLUMNS = ("seconds",)
+
+
+def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None = None,
+                device: str = "auto", seed: int = 0, test_indices: np.ndarray | None = None,
+                pretrained: bool | str = "auto", width: int = 512, quiet: bool = False,
+                extra: dict[str, Any] | None = None, row_hook=None):
+    """Train ``model`` on every subset of a manifest and score it on the test split.
+
+    Parameters
+    ----------
+    manifest : DataFrame
+        One row per subset with an ``indices`` column (into ``train``).
+    train, test : Dataset
+    model : str
+        A name of :mod:`xfactor_lib.models`.
+    config : TrainConfig
+        Neural-net protocol (ignored by scikit-learn models).
+    seed : int
+        Training seed (weights, batch order, random forest).
+    test_indices : ndarray, optional
+        Evaluate on these test images only (quick scale); default the whole test split.
+    extra : dict, optional
+        Constant columns added to every record (``scale``, ...).
+    row_hook : callable, optional
+        ``row_hook(row, X, y) -> dict`` of more columns per subset (e.g. LCR features).
+
+    Returns
+    -------
+    DataFrame
+        One record per subset: the manifest's parameter columns, ``model``, ``train_seed``,
+        the metrics of :func:`classification_metrics`, ``epochs, train_acc, seconds,
+        pretrained, n_train, n_test``.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    if "indices" not in manifest.columns:
+        raise ValueError("the manifest needs an 'indices' column (one array of training indices per subset)")
+    if len(manifest) == 0:
+        raise ValueError("the manifest is empty: no subsets to train on")
+    Xte, yte = test.images, test.labels
+    if test_indices is not None:
+        Xte, yte = Xte[np.asarray(test_indices)], yte[np.asarray(test_indices)]
+    rows = []
+    for _, sub in tqdm(manifest.iterrows(), total=len(manifest), desc=f"{model} subsets", disable=quiet,
+                       leave=False):
+        idx = np.asarray(sub["indices"], dtype=np.int64)
+        X, y = train.images[idx], train.labels[idx]
+        fitted, info = fit_model(model, X, y, K=train.K, config=config, device=device, seed=seed,
+                                 pretrained=pretrained, width=width)
+        metrics = evaluate(fitted, Xte, yte, K=train.K, device=device)
+        rec = {k: sub[k] for k in RECORD_KEYS if k in sub.index}
+        rec.update(extra or {})
+        rec.update(model=model, train_seed=seed, **metrics, epochs=info["epochs"], train_acc=info["train_acc"],
+                   seconds=info["seconds"], pretrained=bool(info["pretrained"]), n_train=len(idx), n_test=len(yte))
+        if row_hook is not None:
+            rec.update(row_hook(sub, X, y))
+        rows.append(rec)
+    return pd.DataFrame(rows)

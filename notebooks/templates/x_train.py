@@ -1,0 +1,48 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Study X — one model on every subset of one size
+# Trains `model` on each subset the `x_subsets` stage wrote for (`dataset`, `size`) and
+# scores it on the test split (or a fixed class-balanced sample of it).
+
+# %% tags=["parameters"]
+dataset: str = "mnist"  # any name load_dataset accepts
+size: int = 30  # n: images per class (must match an x_subsets cell)
+model: str = "rf"  # gnb | rf | svc | mlp-1..5 | resnet18 | resnet34
+seed: int = 0  # training seed
+train_config: dict = {}  # TrainConfig fields for neural nets ({} = the paper's protocol)
+test_sample: int = 0  # evaluate on this many test images, class-balanced (0 = the whole split)
+width: int = 512  # MLP width
+pretrained: str = "auto"  # auto | true | false: ImageNet weights for ResNets when cached
+device: str = "auto"  # auto | cpu | cuda
+scale: str = "quick"  # smoke | quick | paper (set by the sweep)
+run_dir: str = ""  # set by the sweep: where the x_subsets records are
+out_dir: str = ""  # set by the sweep
+quiet: bool = False
+
+# %%
+from xfactor_lib import data, plots, records, sweep, training
+
+manifest = sweep.collect(run_dir, "x_subsets", dataset=dataset, size=size)
+train = data.load_dataset(dataset, "train")
+test = data.load_dataset(dataset, "test")
+test_idx = data.balanced_sample(test.labels, test_sample, seed=0) if test_sample else None
+config = training.TrainConfig.from_dict(train_config)
+print(f"{len(manifest)} subsets of n={size} per class; model {model}; config {config}")
+
+# %%
+recs = training.fit_subsets(manifest, train, test, model=model, config=config, device=device, seed=seed,
+                            test_indices=test_idx, width=width, pretrained={"true": True, "false": False}.get(
+                                str(pretrained).lower(), "auto"), quiet=quiet,
+                            extra={"scale": scale, "test_sample": test_sample})
+recs.groupby(["kind", "strategy", "direction"])["error"].describe()
+
+# %%
+if out_dir:
+    records.write_records(recs, out_dir)
