@@ -150,9 +150,14 @@ def _merge_scale(block: dict[str, Any], scale: str, where: str) -> tuple[dict, d
     for k, v in grid.items():
         if not isinstance(v, list) or not v:
             raise SweepConfigError(f"{where}: grid entry {k!r} must be a non-empty list, got {v!r}")
-    clash = set(params) & set(grid)
-    if clash:
-        raise SweepConfigError(f"{where}: {sorted(clash)} given both as params and as grid")
+    base_clash = set(block.get("params") or {}) & set(block.get("grid") or {})
+    if base_clash:
+        raise SweepConfigError(f"{where}: {sorted(base_clash)} given both as params and as grid")
+    for key in set(params) & set(grid):  # a scale may turn a param into a grid axis, or back
+        if key in (over.get("grid") or {}):
+            params.pop(key)
+        else:
+            grid.pop(key)
     return params, grid, overrides, exclude
 
 
@@ -196,8 +201,16 @@ def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple =
 
 
 # --------------------------------------------------------------------------- one cell
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when the sweep process dies."""
+def _worker_init(threads: int) -> None:
+    """Set up a local worker: share the cores, and die with the sweep process.
+
+    Each worker's kernels get ``threads`` BLAS/torch threads (cores / workers), so
+    parallel cells do not oversubscribe the machine. On Linux the kernel kills the worker
+    when the sweep process dies (a SIGKILL cannot be caught), and its notebook kernels
+    notice their parent is gone and exit.
+    """
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -339,7 +352,8 @@ def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: b
         for c in cells:
             yield run_cell(c, run_dir, quiet=quiet)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
         pending = {pool.submit(_run_cell_args, (c, run_dir, quiet)) for c in cells}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

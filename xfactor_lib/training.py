@@ -353,7 +353,7 @@ def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None
     extra : dict, optional
         Constant columns added to every record (``scale``, ...).
     row_hook : callable, optional
-        ``row_hook(row, X, y) -> dict`` of more columns per subset (e.g. LCR features).
+        ``row_hook(X, y) -> dict`` of more columns per subset (e.g. ``lcr.subset_features``).
 
     Returns
     -------
@@ -385,6 +385,6 @@ def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None
         rec.update(model=model, train_seed=seed, **metrics, epochs=info["epochs"], train_acc=info["train_acc"],
                    seconds=info["seconds"], pretrained=bool(info["pretrained"]), n_train=len(idx), n_test=len(yte))
         if row_hook is not None:
-            rec.update(row_hook(sub, X, y))
+            rec.update(row_hook(X, y))
         rows.append(rec)
     return pd.DataFrame(rows)

@@ -1,0 +1,38 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Study A — subsets of one size across the class-balance range
+# Class-count vectors of total `size` covering class balance CB_1 from one dominant class
+# to perfect balance (uniform and Dirichlet draws), binned into `n_bins` equal CB_1 bins
+# over [1, K], `per_bin` kept per bin; images within a class at random.
+
+# %% tags=["parameters"]
+dataset: str = "mnist"  # any name load_dataset accepts
+size: int = 256  # total images per subset
+n_bins: int = 25  # CB_1 bins over [1, K]
+per_bin: int = 4  # subsets kept per bin
+seed: int = 0
+scale: str = "quick"  # set by the sweep
+run_dir: str = ""  # set by the sweep
+out_dir: str = ""  # set by the sweep
+quiet: bool = False
+
+# %%
+from xfactor_lib import data, plots, records, selection
+
+train = data.load_dataset(dataset, "train")
+manifest = selection.balance_subsets(train.labels, size, seed=seed, n_bins=n_bins, per_bin=per_bin, dataset=dataset)
+print(f"{len(manifest)} subsets of {size} images; CB_1 from {manifest['cb_1'].min():.2f} to {manifest['cb_1'].max():.2f}")
+
+# %%
+plots.study_a.balance_histogram(manifest, K=train.K)
+
+# %%
+if out_dir:
+    records.write_records(manifest.assign(scale=scale), out_dir)
