@@ -1,4 +1,4 @@
-"""Figures and tables of study E (EVA paper Table 1, Figs. 3-5): one function per figure.
+"""Figures and tables of study E (EVA paper Table 1, Figs. 1, 3-5): one function per figure.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so they
 work under any backend. Every number comes from :func:`xfactor_lib.eva.coreset_summary`
@@ -10,6 +10,7 @@ arch, acc, bacc, ...``; rows with method ``"full"`` are the full-data reference.
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +20,8 @@ from matplotlib.figure import Figure
 
 from .. import eva
 
-__all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves"]
+__all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves",
+           "error_score_curves"]
 
 #: Display names, in the paper's order.
 METHOD_LABELS = {
@@ -49,13 +51,24 @@ def _rate_label(rate: float) -> str:
     return f"{100 * rate:g}%"
 
 
-def _panels(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Split a summary by dataset / arch when several are present."""
-    keys = [k for k in ("dataset", "arch") if k in summary.columns and summary[k].nunique() > 1]
-    if not keys:
-        return [("", summary)]
-    return [(" / ".join(map(str, k if isinstance(k, tuple) else (k,))), part)
-            for k, part in summary.groupby(keys, sort=True)]
+def _grid(summary: pd.DataFrame) -> tuple[list, list]:
+    """Row keys (datasets) and column keys (archs) present; [None] where a column is absent."""
+    rows = sorted(summary["dataset"].unique()) if "dataset" in summary.columns else [None]
+    cols = sorted(summary["arch"].unique()) if "arch" in summary.columns else [None]
+    return rows, cols
+
+
+def _part(summary: pd.DataFrame, dataset, arch) -> pd.DataFrame:
+    sel = np.ones(len(summary), dtype=bool)
+    if dataset is not None:
+        sel &= (summary["dataset"] == dataset).to_numpy()
+    if arch is not None:
+        sel &= (summary["arch"] == arch).to_numpy()
+    return summary[sel]
+
+
+def _title(*keys) -> str:
+    return " / ".join(str(k) for k in keys if k is not None)
 
 
 def coreset_table(records: pd.DataFrame, *, metric: str = "acc", percent: bool = True,
@@ -129,7 +142,7 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
     Parameters
     ----------
     records : DataFrame
-        Columns ``method, rate, metric``; one panel per dataset / arch when several.
+        Columns ``method, rate, metric``; one panel per dataset (rows) and arch (columns).
     metric : str
     methods : sequence of str, optional
         Methods to draw (default all except ``"full"``, in the paper's order).
@@ -138,8 +151,8 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
     Returns
     -------
     Figure
-        One axes per panel with one error-bar line per method and, when ``"full"`` rows
-        exist, a horizontal line labelled ``"Full dataset"``.
+        One axes per (dataset, arch) with one error-bar line per method and, when
+        ``"full"`` rows exist, a horizontal line labelled ``"Full dataset"``.
     """
     summary = eva.coreset_summary(records, metric=metric)
     present = [m for m in _method_order(summary["method"].unique()) if m != "full"]
@@ -149,10 +162,11 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
         raise ValueError(f"methods {unknown} are not in records; present: {present}")
     cmap = colormaps["tab10"]
     colors = {m: cmap(i % 10) for i, m in enumerate(methods)}
-    panels = _panels(summary)
-    fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
-    for ax, (title, part) in zip(axes, panels):
+    datasets, archs = _grid(summary)
+    fig = Figure(figsize=(5.5 * len(archs), 4 * len(datasets)), layout="constrained")
+    axes = fig.subplots(len(datasets), len(archs), squeeze=False)
+    for (i, dataset), (j, arch) in itertools.product(enumerate(datasets), enumerate(archs)):
+        ax, part = axes[i, j], _part(summary, dataset, arch)
         rates = sorted(part.loc[part["method"] != "full", "rate"].unique())
         _draw_methods(ax, part, methods, rates, colors=colors, percent=percent)
         full = part[part["method"] == "full"]
@@ -160,50 +174,68 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
             ax.axhline((100.0 if percent else 1.0) * full["mean"].iloc[0], color="k", ls="--", lw=1,
                        label=METHOD_LABELS["full"])
         ax.set_ylabel(f"{metric} (%)" if percent else metric)
-        ax.set_title(title)
-        ax.legend(fontsize=7)
+        ax.set_title(_title(dataset, arch) if len(part) else f"{_title(dataset, arch)} (no records)")
+        if len(part):
+            ax.legend(fontsize=7)
     return fig
 
 
-def ablation_plot(records: pd.DataFrame, *, metric: str = "acc", percent: bool = True) -> Figure:
+def ablation_plot(records: pd.DataFrame, *, metric: str = "acc", arch: str | None = None,
+                  percent: bool = True) -> Figure:
     """Ablations (Figs. 3-4): EXP-S vs VAR-S, EXP-D vs VAR-D, VAR-S vs VAR-D, EXP-S vs EXP-D.
 
     Parameters
     ----------
     records : DataFrame
         Rows of methods ``var_s, exp_s, var_d, exp_d`` (and ``eva``, drawn dashed black in
-        every panel as the reference).
+        every panel as the reference); one row of panels per dataset.
     metric : str
+    arch : str, optional
+        Architecture to draw when records hold several; default ``resnet18`` if it has
+        ablation rows, else the first (alphabetically) that does.
     percent : bool
 
     Returns
     -------
     Figure
-        Four axes titled ``"(a) EXP-S vs VAR-S"`` ...; a panel whose methods have no rows
-        says so in its title.
+        Four axes per dataset titled ``"(a) EXP-S vs VAR-S"`` ... (prefixed by the dataset
+        when there are several); a panel whose methods have no rows says so in its title.
     """
     summary = eva.coreset_summary(records, metric=metric)
-    several = [k for k in ("dataset", "arch") if k in summary.columns and summary[k].nunique() > 1]
-    if several:
-        raise ValueError(f"ablation_plot draws one dataset / arch, but records have several {several}; "
-                         "filter the records first")
     ablations = {"var_s", "exp_s", "var_d", "exp_d"}
-    if not ablations & set(summary["method"]):
+    has = summary[summary["method"].isin(ablations)]
+    if has.empty:
         raise ValueError(f"records have none of the ablation methods {sorted(ablations)}; "
                          f"present: {sorted(summary['method'].unique())}")
-    rates = sorted(summary.loc[summary["method"] != "full", "rate"].unique())
+    if "arch" in summary.columns:
+        candidates = sorted(has["arch"].unique())
+        if arch is None:
+            arch = "resnet18" if "resnet18" in candidates else candidates[0]
+        elif arch not in candidates:
+            raise ValueError(f"no ablation records for arch {arch!r}; archs with them: {candidates}")
+        summary = summary[summary["arch"] == arch]
+    datasets, _ = _grid(summary)
     colors = {"var_s": "C0", "var_d": "C1", "exp_s": "C2", "exp_d": "C3", "eva": "k"}
-    fig = Figure(figsize=(10, 7.5), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
-    for ax, letter, (a, b) in zip(axes, "abcd", ABLATION_PANELS):
-        drawn = [m for m in (a, b) if m in set(summary["method"])]
-        _draw_methods(ax, summary, drawn + (["eva"] if "eva" in set(summary["method"]) else []), rates,
-                      colors=colors, styles={"eva": "--"}, percent=percent)
-        title = f"({letter}) {METHOD_LABELS[a]} vs {METHOD_LABELS[b]}"
-        ax.set_title(title if len(drawn) == 2 else f"{title} (no rows for "
-                     f"{', '.join(METHOD_LABELS[m] for m in (a, b) if m not in drawn)})")
-        ax.set_ylabel(f"{metric} (%)" if percent else metric)
-        ax.legend(fontsize=7)
+    fig = Figure(figsize=(13, 3.6 * len(datasets)), layout="constrained")
+    axes = fig.subplots(len(datasets), 4, squeeze=False)
+    for i, dataset in enumerate(datasets):
+        part = _part(summary, dataset, None)
+        present = set(part["method"])
+        rates = sorted(part.loc[part["method"] != "full", "rate"].unique())
+        for ax, letter, (a, b) in zip(axes[i], "abcd", ABLATION_PANELS):
+            drawn = [m for m in (a, b) if m in present]
+            _draw_methods(ax, part, drawn + (["eva"] if "eva" in present else []), rates,
+                          colors=colors, styles={"eva": "--"}, percent=percent)
+            title = f"({letter}) {METHOD_LABELS[a]} vs {METHOD_LABELS[b]}"
+            if len(datasets) > 1:
+                title = f"{dataset}: {title}"
+            missing = [METHOD_LABELS[m] for m in (a, b) if m not in drawn]
+            ax.set_title(title + (f" (no rows for {', '.join(missing)})" if missing else ""))
+            ax.set_ylabel(f"{metric} (%)" if percent else metric)
+            if drawn:
+                ax.legend(fontsize=7)
+    if arch is not None:
+        fig.suptitle(f"ablations, {arch}")
     return fig
 
 
@@ -279,4 +311,55 @@ def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window
             ax.set_ylabel("early window start")
             fig.colorbar(im, ax=ax, label=metric)
         ax.set_title(title)
+    return fig
+
+
+def error_score_curves(dynamics: eva.Dynamics, *, indices: Sequence[int] | None = None, n: int = 8,
+                       windows: tuple[int, int, int] | None = None) -> Figure:
+    """Error score S over epochs for a few samples, with the mean over all (paper Fig. 1).
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        ``S`` of shape (N, T).
+    indices : sequence of int, optional
+        Samples to draw; default ``n`` samples at evenly spaced quantiles of their variance
+        of S over all epochs (from the steadiest to the most fluctuating).
+    n : int
+    windows : (early_start, late_start, window), optional
+        Shades the two EVA windows.
+
+    Returns
+    -------
+    Figure
+        One axes: one line per sample labelled ``"sample i"`` (y = ``S[i]``), then the mean
+        over all samples (black, labelled ``"mean of N"``) with a ±1 sd band.
+    """
+    S = np.asarray(dynamics.S, dtype=np.float64)
+    N, T = S.shape
+    if indices is None:
+        if n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        order = np.argsort(np.nanvar(S, axis=1), kind="stable")
+        indices = order[np.unique(np.linspace(0, N - 1, min(n, N)).round().astype(int))]
+    indices = [int(i) for i in indices]
+    bad = [i for i in indices if not 0 <= i < N]
+    if bad:
+        raise ValueError(f"indices {bad} out of range 0..{N - 1}")
+    epochs = np.arange(T)
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    if windows is not None:
+        early, late, window = windows
+        for start in (early, late):
+            ax.axvspan(start - 0.5, start + window - 0.5, color="0.9", zorder=0)
+    cmap = colormaps["viridis"]
+    for k, i in enumerate(indices):
+        ax.plot(epochs, S[i], lw=1, color=cmap(k / max(len(indices) - 1, 1)), label=f"sample {i}")
+    mean, sd = np.nanmean(S, axis=0), np.nanstd(S, axis=0)
+    ax.plot(epochs, mean, color="k", lw=2, label=f"mean of {N}")
+    ax.fill_between(epochs, mean - sd, mean + sd, color="k", alpha=0.1, lw=0)
+    ax.set_xlabel("epoch (0-based)")
+    ax.set_ylabel("error score S")
+    ax.legend(fontsize=7, ncols=2)
     return fig
