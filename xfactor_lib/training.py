@@ -327,7 +327,7 @@ def _full_proba(model, Xf: np.ndarray, K: int) -> np.ndarray:
 
 #: Manifest columns copied into every record (list columns are left out).
 RECORD_KEYS = ("subset_id", "study", "dataset", "size", "kind", "strategy", "direction", "m", "repeat",
-               "seed", "bin", "cb_1", "n_images")
+               "seed", "cb_bin", "cb_1", "n_images")
 TIMING_COLUMNS = ("seconds",)
 
 
