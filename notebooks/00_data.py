@@ -17,7 +17,7 @@
 # %% tags=["parameters"]
 dataset: str = "mnist"  # any name load_dataset accepts (mnist, digits, organamnist, npz:<path>, folder:<path>)
 split: str = "train"  # train | val | test
-root: str = ""  # data root searched first ("" = the default search order)
+root: str = ""  # data root searched first; empty: the default search order
 per_class: int = 8  # images per class in the grid
 seed: int = 0  # which random images are shown
 scale: str = "quick"  # smoke | quick | paper (set by the sweep)

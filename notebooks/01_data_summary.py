@@ -15,8 +15,8 @@
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
-out_dir: str = ""  # where tables are written beside the HTML ("" = nowhere)
-quiet: bool = False
+out_dir: str = ""  # where tables are written beside the HTML; empty: nowhere
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from pathlib import Path

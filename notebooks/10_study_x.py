@@ -15,9 +15,9 @@
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
-out_dir: str = ""  # where the headline CSV goes ("" = nowhere)
+out_dir: str = ""  # where the headline CSV goes; empty: nowhere
 n_boot: int = 1000  # bootstrap resamples for the R^2 intervals
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from pathlib import Path

@@ -15,10 +15,10 @@
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
-out_dir: str = ""  # where the regression tables go as CSV ("" = nowhere)
+out_dir: str = ""  # where the regression tables go as CSV; empty: nowhere
 targets: list = ["bacc", "acc", "auc_macro"]  # performance columns regressed
 clustermap_size: int = 128  # subset size shown in Fig. 2
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from pathlib import Path

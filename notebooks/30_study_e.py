@@ -15,9 +15,9 @@
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
-out_dir: str = ""  # where Table 1 goes as CSV ("" = nowhere)
+out_dir: str = ""  # where Table 1 goes as CSV; empty: nowhere
 metric: str = "acc"  # acc | bacc | auc_macro
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from pathlib import Path

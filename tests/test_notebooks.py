@@ -39,3 +39,15 @@ def test_notebooks_have_a_typed_parameters_cell_and_valid_code(src):
     for c in nb.cells:
         if c.cell_type == "code":
             ast.parse(c.source)
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_papermill_reads_every_parameter(src):
+    import papermill
+
+    nb = jupytext.read(src)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = [node.target.id for node in ast.parse(cell.source).body]
+    found = papermill.inspect_notebook(str(src.with_suffix(".ipynb")))
+    assert list(found) == names
+    assert all(p["help"] for p in found.values()), "every parameter has a comment saying what it is"

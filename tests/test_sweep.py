@@ -183,3 +183,13 @@ def test_overrides_and_excludes_apply_to_matching_grid_points(tmp_path):
     got = sorted((c.params["value"], c.params["fail_on"], c.params["sleep"]) for c in cells)
     assert got == [(1, -1, 0.0), (1, 9, 0.0), (2, -1, 0.5), (2, 9, 0.5), (3, -1, 0.5)]
     assert len(sweep.load_config(path, scale="smoke").cells()) == 6
+
+
+def test_collect_ignores_cells_of_an_earlier_config(tmp_path):
+    cfg = make_config(tmp_path, [1, 2])
+    sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True)
+    cfg = make_config(tmp_path, [2, 3])
+    sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True)
+    run_dir = tmp_path / "runs" / "tiny"
+    assert sorted(sweep.collect(run_dir, "tiny")["value"]) == [2, 3]
+    assert len(sweep.cell_dirs(run_dir, "tiny", current_only=False)) == 3

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         summaries = sorted((run_dir / sweep.SUMMARIES).glob("*.html"))
         for p in summaries:
             print(f"summary: {p}")
-        return 1 if len(failed) else 0
+        broken = run_dir / sweep.SUMMARIES / "failed.json"
+        return 1 if len(failed) or broken.exists() else 0
 
     status = sweep.sweep_status(args.run_dir)
     counts = status.groupby(["stage", "status"]).size().unstack(fill_value=0)

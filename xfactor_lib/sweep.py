@@ -249,7 +249,9 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True) -> d
         metrics["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - a failed cell is reported, not fatal
         metrics["status"] = "failed"
-        metrics["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
+        # papermill's message holds the whole cell traceback; keep the exception line
+        ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+        metrics["error"] = f"{ename}: {evalue}"[:2000]
         metrics["traceback"] = traceback.format_exc()[-4000:]
     metrics["seconds"] = time.perf_counter() - t0
     records.write_json(metrics, out / records.METRICS)
@@ -298,7 +300,7 @@ def run_sweep(config: str | os.PathLike | SweepConfig, *, scale: str = "quick",
     run_dir.mkdir(parents=True, exist_ok=True)
     records.remove_partials(run_dir)
     records.write_json({"config": str(cfg.path), "scale": cfg.scale, "name": name or cfg.name,
-                        "stages": [s.name for s in cfg.stages],
+                        "stages": [s.name for s in cfg.stages], "cells": [c.id for c in cfg.cells()],
                         "summaries": [str(p) for p in cfg.summaries]}, run_dir / "sweep.json")
     wanted = set(stages) if stages is not None else None
     rows: list[dict[str, Any]] = []
@@ -362,12 +364,17 @@ def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: b
 
 
 def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: bool = True) -> list[Path]:
-    """Execute the summary notebooks over ``run_dir`` and render them to HTML."""
+    """Execute the summary notebooks over ``run_dir`` and render them to HTML.
+
+    Returns the HTML files written. A summary that fails is reported on stderr and
+    listed in ``summaries/failed.json`` (removed once all succeed).
+    """
     import papermill as pm
 
     out = Path(run_dir) / SUMMARIES
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
+    failed: dict[str, str] = {}
     for nb in cfg.summaries:
         executed = out / nb.name
         html = executed.with_suffix(".html")
@@ -379,7 +386,13 @@ def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: boo
             records.atomic_write(html, lambda p: p.write_text(notebook_to_html(executed)))
             written.append(html)
         except Exception as exc:  # noqa: BLE001 - one broken summary must not hide the others
-            print(f"summary {nb.name} failed: {exc}", file=sys.stderr)
+            ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+            failed[nb.name] = f"{ename}: {evalue}"
+            print(f"summary {nb.name} failed: {ename}: {evalue}", file=sys.stderr)
+    if failed:
+        records.write_json(failed, out / "failed.json")
+    elif (out / "failed.json").exists():
+        (out / "failed.json").unlink()
     return written
 
 
@@ -431,12 +444,28 @@ def sweep_status(run_dir: str | os.PathLike, config: str | os.PathLike | None = 
     return pd.DataFrame(rows, columns=["cell_id", "stage", "status", "seconds", "error"])
 
 
-def cell_dirs(run_dir: str | os.PathLike, stage: str, *, done_only: bool = True) -> list[Path]:
-    """Folders of a stage's cells (done ones only by default), sorted by id."""
+def current_cells(run_dir: str | os.PathLike) -> set[str] | None:
+    """Ids of the cells of the config last run into ``run_dir`` (None if unknown)."""
+    meta = Path(run_dir) / "sweep.json"
+    if not meta.is_file():
+        return None
+    cells = json.loads(meta.read_text()).get("cells")
+    return set(cells) if cells is not None else None
+
+
+def cell_dirs(run_dir: str | os.PathLike, stage: str, *, done_only: bool = True,
+              current_only: bool = True) -> list[Path]:
+    """Folders of a stage's cells (done ones only by default), sorted by id.
+
+    With ``current_only``, cells left by an earlier config of the same run directory
+    (other parameters, so other ids) are ignored when ``sweep.json`` lists the current ones.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist; run the sweep first")
-    return sorted(d for d in run_dir.glob(f"{stage}--*") if d.is_dir() and (not done_only or is_done(d)))
+    keep = current_cells(run_dir) if current_only else None
+    return sorted(d for d in run_dir.glob(f"{stage}--*")
+                  if d.is_dir() and (not done_only or is_done(d)) and (keep is None or d.name in keep))
 
 
 def collect(run_dir: str | os.PathLike, stage: str, **where: Any) -> pd.DataFrame:

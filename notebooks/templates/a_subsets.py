@@ -17,11 +17,11 @@ dataset: str = "mnist"  # any name load_dataset accepts
 size: int = 256  # total images per subset
 n_bins: int = 25  # CB_1 bins over [1, K]
 per_bin: int = 4  # subsets kept per bin
-seed: int = 0
+seed: int = 0  # seeds every random draw
 scale: str = "quick"  # set by the sweep
 run_dir: str = ""  # set by the sweep
 out_dir: str = ""  # set by the sweep
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from xfactor_lib import data, plots, records, selection

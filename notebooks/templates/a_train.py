@@ -16,16 +16,16 @@
 # %% tags=["parameters"]
 dataset: str = "mnist"  # must match an a_subsets cell
 size: int = 256  # total images per subset
-model: str = "resnet18"
+model: str = "resnet18"  # any name of xfactor_lib.models (the paper: resnet18)
 seed: int = 0  # training seed
-train_config: dict = {}  # TrainConfig fields ({} = study X's protocol)
-test_sample: int = 0  # evaluate on this many test images, class-balanced (0 = all)
+train_config: dict = {}  # TrainConfig fields; empty: study X's protocol
+test_sample: int = 0  # evaluate on this many test images, class-balanced (0: all)
 pretrained: str = "auto"  # auto | true | false
-device: str = "auto"
+device: str = "auto"  # auto | cpu | cuda
 scale: str = "quick"  # set by the sweep
 run_dir: str = ""  # set by the sweep
 out_dir: str = ""  # set by the sweep
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from xfactor_lib import data, lcr, records, sweep, training

@@ -19,14 +19,14 @@ method: str = "eva"  # random | forgetting | entropy | el2n | aum | ccs | eva | 
 rates: list = [0.02, 0.05, 0.1, 0.2, 0.3]  # coreset fractions of the pool
 seeds: list = [0, 1, 2]  # training seeds (also the draw of random / CCS coresets)
 arch: str = "resnet18"  # model trained on the coresets
-train_config: dict = {}  # its TrainConfig fields ({} = the paper's protocol)
+train_config: dict = {}  # its TrainConfig fields; empty: the paper's protocol
 el2n_epoch: int = 20  # EL2N: the early epoch whose error score ranks samples
-test_sample: int = 0  # evaluate on this many test images, class-balanced (0 = all)
-device: str = "auto"
+test_sample: int = 0  # evaluate on this many test images, class-balanced (0: all)
+device: str = "auto"  # auto | cpu | cuda
 scale: str = "quick"  # set by the sweep
 run_dir: str = ""  # set by the sweep: where the e_surrogate cell is
 out_dir: str = ""  # set by the sweep
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from pathlib import Path

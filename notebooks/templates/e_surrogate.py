@@ -18,22 +18,22 @@
 dataset: str = "mnist"  # any name load_dataset accepts
 seed: int = 0  # surrogate seed (and pool / validation draw)
 model: str = "resnet18"  # surrogate architecture
-pool_size: int = 0  # images the surrogate trains on, class-balanced (0 = all but validation)
+pool_size: int = 0  # images the surrogate trains on, class-balanced (0: all but validation)
 val_size: int = 1000  # validation images carved from train (ignored when use_val_split)
 use_val_split: bool = False  # use the data set's own val split (MedMNIST)
-train_config: dict = {}  # TrainConfig fields of the surrogate ({} = the paper's protocol)
+train_config: dict = {}  # TrainConfig fields of the surrogate; empty: the paper's protocol
 record_mode: str = "train"  # train: score the training pass | eval: separate no-grad pass
 window: int = 10  # K: epochs per window
 step: int = 10  # grid step of the window starts
 search_rate: float = 0.1  # coreset rate used to score window combinations
 search_arch: str = "resnet18"  # model trained on each candidate coreset
 search_config: dict = {}  # its TrainConfig fields
-test_sample: int = 0  # surrogate test accuracy on this many test images (0 = all)
-device: str = "auto"
+test_sample: int = 0  # surrogate test accuracy on this many test images (0: all)
+device: str = "auto"  # auto | cpu | cuda
 scale: str = "quick"  # set by the sweep
 run_dir: str = ""  # set by the sweep
 out_dir: str = ""  # set by the sweep
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from pathlib import Path

@@ -17,14 +17,14 @@ dataset: str = "mnist"  # any name load_dataset accepts
 size: int = 30  # n: images per class
 n_random: int = 20  # random subsets (Z-scores are taken against these)
 ms: list = [10, 100]  # m grid: extra candidates per class
-strategies: list = ["uniqueness", "global_mean", "other_mean", "own_mean"]
-directions: list = ["+", "-"]
+strategies: list = ["uniqueness", "global_mean", "other_mean", "own_mean"]  # selection rules
+directions: list = ["+", "-"]  # selection directions
 repeats: int = 1  # subsets per (strategy, direction, m)
-seed: int = 0
+seed: int = 0  # seeds every random draw
 scale: str = "quick"  # smoke | quick | paper (set by the sweep)
 run_dir: str = ""  # set by the sweep
 out_dir: str = ""  # set by the sweep
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from xfactor_lib import data, records, selection

@@ -16,15 +16,15 @@ dataset: str = "mnist"  # any name load_dataset accepts
 size: int = 30  # n: images per class (must match an x_subsets cell)
 model: str = "rf"  # gnb | rf | svc | mlp-1..5 | resnet18 | resnet34
 seed: int = 0  # training seed
-train_config: dict = {}  # TrainConfig fields for neural nets ({} = the paper's protocol)
-test_sample: int = 0  # evaluate on this many test images, class-balanced (0 = the whole split)
+train_config: dict = {}  # TrainConfig fields for neural nets; empty: the paper's protocol
+test_sample: int = 0  # evaluate on this many test images, class-balanced (0: the whole split)
 width: int = 512  # MLP width
 pretrained: str = "auto"  # auto | true | false: ImageNet weights for ResNets when cached
 device: str = "auto"  # auto | cpu | cuda
 scale: str = "quick"  # smoke | quick | paper (set by the sweep)
 run_dir: str = ""  # set by the sweep: where the x_subsets records are
 out_dir: str = ""  # set by the sweep
-quiet: bool = False
+quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
 from xfactor_lib import data, plots, records, sweep, training

@@ -4,7 +4,7 @@ One submodule per study (``plots.study_x``, ...); the figure functions are re-ex
 here so a notebook cell is one ``plots.<figure>(...)`` call.
 """
 
-from . import data, study_x
+from . import data, study_a, study_x
 from .study_x import (
     class_spearman_heatmaps,
     error_vs_size,

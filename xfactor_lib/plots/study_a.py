@@ -100,15 +100,16 @@ def feature_r2_clustermap(r2: pd.DataFrame) -> Figure:
 
 
 def subset_clustermap(manifest: pd.DataFrame, *, size: int = 128, dataset: str | None = None) -> Figure:
-    """Fig. 2 for the median-balance subset of ``size`` images (first dataset unless given)."""
+    """Fig. 2 for the median-balance subset of ``size`` images (or the closest size present)."""
     from ..data import flatten, load_dataset
 
-    part = manifest[manifest["size"] == size]
-    if dataset is not None:
-        part = part[part["dataset"] == dataset]
-    if part.empty:
-        sizes = sorted(manifest["size"].unique())
-        raise ValueError(f"no subset of size {size} in the manifest (sizes: {sizes}); pick one of those")
+    pool = manifest if dataset is None else manifest[manifest["dataset"] == dataset]
+    if pool.empty:
+        raise ValueError(f"no subsets of dataset {dataset!r} in the manifest; "
+                         f"present: {sorted(manifest['dataset'].unique())}")
+    sizes = np.array(sorted(pool["size"].unique()))
+    size = int(sizes[np.argmin(np.abs(sizes - size))])  # the closest size the run has
+    part = pool[pool["size"] == size]
     ds_name = part["dataset"].iloc[0]
     part = part[part["dataset"] == ds_name].sort_values("cb_1")
     row = part.iloc[len(part) // 2]
