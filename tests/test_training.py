@@ -137,3 +137,9 @@ def test_training_input_errors_are_clear(digits):
         fit_model("mlp-1", tr.images, tr.labels[:-1], K=10)
     with pytest.raises(ValueError, match="out of range for K=5"):
         fit_model("gnb", tr.images, tr.labels, K=5)
+
+
+def test_pretrained_accepts_notebook_strings():
+    assert [models.parse_pretrained(v) for v in ("auto", "TRUE", "false", True)] == ["auto", True, False, True]
+    with pytest.raises(ValueError, match="pretrained must be"):
+        models.parse_pretrained("maybe")

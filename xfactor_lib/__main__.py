@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     status = sweep.sweep_status(args.run_dir)
     counts = status.groupby(["stage", "status"]).size().unstack(fill_value=0)
     print(counts.to_string())
-    show = status if args.all else status[status["status"] != "done"]
+    show = status if args.all else status[~status["status"].isin(["done", "stale"])]
     for _, row in show.iterrows():
         err = f"  {row['error']}" if row["error"] else ""
         print(f"{row['status']:8s} {row['cell_id']}{err}")

@@ -60,7 +60,7 @@ def make_model(name: str, *, C: int, H: int, W: int, K: int, seed: int = 0,  # n
         Seeds the initial weights (torch) or ``random_state`` (random forest).
     width : int
         MLP hidden width ``w``.
-    pretrained : {"auto", True, False}
+    pretrained : {"auto", True, False} (or the strings "true" / "false")
         ImageNet weights for torchvision nets: ``"auto"`` uses them when cached locally;
         ``True`` requires them (error when missing); ``False`` never.
 
@@ -109,6 +109,16 @@ def make_model(name: str, *, C: int, H: int, W: int, K: int, seed: int = 0,  # n
     return model, info
 
 
+def parse_pretrained(value: bool | str) -> bool | str:
+    """``"auto"``, or a bool from True/False or the strings ``"true"``/``"false"`` (notebook parameters)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("auto", "true", "false"):
+        return {"auto": "auto", "true": True, "false": False}[text]
+    raise ValueError(f"pretrained must be 'auto', True or False, got {value!r}")
+
+
 def _cached_weights(key: str):
     """The torchvision weights enum entry when its file is in the local torch cache."""
     import torch
@@ -126,7 +136,8 @@ def _torchvision_model(key: str, *, C: int, H: int, W: int, K: int, pretrained: 
     from torch import nn
 
     weights, cached = _cached_weights(key)
-    use = bool(cached) if pretrained == "auto" else bool(pretrained)
+    pretrained = parse_pretrained(pretrained)
+    use = bool(cached) if pretrained == "auto" else pretrained
     if use and not cached:
         raise FileNotFoundError(
             f"ImageNet weights for {key} are not in the local torch cache "
@@ -164,4 +175,4 @@ def count_parameters(model: Any) -> int:
     return int(sum(p.numel() for p in params() if p.requires_grad)) if params else 0
 
 
-__all__ = ["make_model", "is_torch_model", "MODEL_NAMES", "SKLEARN_MODELS", "TORCH_MODELS", "count_parameters"]
+__all__ = ["make_model", "parse_pretrained", "is_torch_model", "MODEL_NAMES", "SKLEARN_MODELS", "TORCH_MODELS", "count_parameters"]

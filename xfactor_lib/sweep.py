@@ -40,6 +40,7 @@ import pandas as pd
 from . import records
 
 SCALES = ("smoke", "quick", "paper")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 NOTEBOOK = "notebook.ipynb"
 SUMMARIES = "summaries"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -209,7 +210,7 @@ def _worker_init(threads: int) -> None:
     when the sweep process dies (a SIGKILL cannot be caught), and its notebook kernels
     notice their parent is gone and exit.
     """
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -223,13 +224,19 @@ def is_done(cell_dir: str | os.PathLike) -> bool:
     return (Path(cell_dir) / records.RECORDS).is_file()
 
 
-def run_cell(cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True) -> dict[str, Any]:
+def run_cell(cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True,
+             threads: int | None = None) -> dict[str, Any]:
     """Execute one cell with papermill unless it is done; returns its metrics.
 
     A stale folder from an interrupted or failed try is cleared first. A failure keeps
     the executed notebook and writes the error to ``metrics.json``; it does not raise.
+    ``threads`` sets the BLAS / torch threads of the cell's kernel.
     """
     import papermill as pm
+
+    if threads is not None:
+        for var in _THREAD_VARS:
+            os.environ[var] = str(threads)
 
     out = Path(run_dir) / cell.id
     if is_done(out):
@@ -260,8 +267,8 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True) -> d
 
 
 def _run_cell_args(args: tuple) -> dict[str, Any]:
-    cell, run_dir, quiet = args
-    return run_cell(cell, run_dir, quiet=quiet)
+    cell, run_dir, quiet, threads = args
+    return run_cell(cell, run_dir, quiet=quiet, threads=threads)
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -354,9 +361,10 @@ def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: b
         for c in cells:
             yield run_cell(c, run_dir, quiet=quiet)
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    # cores are shared by the cells running at once; a stage with one cell gets them all
+    threads = max(1, (os.cpu_count() or 1) // min(workers, len(cells)))
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
-        pending = {pool.submit(_run_cell_args, (c, run_dir, quiet)) for c in cells}
+        pending = {pool.submit(_run_cell_args, (c, run_dir, quiet, threads)) for c in cells}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
@@ -408,7 +416,10 @@ def notebook_to_html(path: str | os.PathLike) -> str:
 
 # --------------------------------------------------------------------------- reading back
 def sweep_status(run_dir: str | os.PathLike, config: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Every cell of a sweep: ``cell_id, stage, status (done|failed|pending), seconds, error``.
+    """Every cell of a sweep: ``cell_id, stage, status, seconds, error``.
+
+    ``status`` is done, failed, pending, or stale (a folder of a cell that the current
+    config no longer has).
 
     Without ``config``, the sweep's own ``sweep.json`` names it; cells are then listed
     from the config (so pending ones show) plus any folder found on disk.
@@ -429,16 +440,21 @@ def sweep_status(run_dir: str | os.PathLike, config: str | os.PathLike | None = 
         expected = load_config(config, scale=json.loads(meta_path.read_text())["scale"]
                                if meta_path.is_file() else "quick").cells()
     ids = {c.id: c.stage for c in expected}
+    stale = set()
     for d in sorted(run_dir.iterdir()):
         if d.is_dir() and "--" in d.name and d.name not in ids:
             ids[d.name] = d.name.split("--")[0]
+            stale.add(d.name)
     rows = []
     for cid, stage in ids.items():
         d = run_dir / cid
         m = {}
         if (d / records.METRICS).is_file():
             m = json.loads((d / records.METRICS).read_text())
-        status = "done" if is_done(d) else ("failed" if m.get("status") == "failed" else "pending")
+        if cid in stale and expected:
+            status = "stale"  # left by an earlier config of this run directory; ignored by collect
+        else:
+            status = "done" if is_done(d) else ("failed" if m.get("status") == "failed" else "pending")
         rows.append({"cell_id": cid, "stage": stage, "status": status, "seconds": m.get("seconds"),
                      "error": m.get("error") if status == "failed" else None})
     return pd.DataFrame(rows, columns=["cell_id", "stage", "status", "seconds", "error"])

@@ -97,6 +97,19 @@ def resolve_device(device: str = "auto") -> str:
     return str(device)
 
 
+def _to_device(model, device: str):
+    """Move a model to ``device``; conv nets go channels-last (about 20 % faster on CPU here).
+
+    With one channel, NCHW and NHWC inputs share one memory layout, so batches need no copy.
+    """
+    import torch
+
+    model.to(device)
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def _as_tensor_images(X: np.ndarray, device: str):
     """uint8 (N, C, H, W) -> float32 tensor in [0, 1] on ``device`` (one copy)."""
     import torch
@@ -158,7 +171,7 @@ def fit_torch(model, X: np.ndarray, y: np.ndarray, *, config: TrainConfig | None
     gen = torch.Generator(device="cpu").manual_seed(seed)
     Xt = _as_tensor_images(X, dev)
     yt = torch.from_numpy(y).to(dev)
-    model.to(dev).train()
+    _to_device(model, dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
     batch_cbs = [c for c in callbacks if hasattr(c, "on_batch")]
     epoch_cbs = [c for c in callbacks if hasattr(c, "on_epoch_end")]
@@ -213,7 +226,7 @@ def predict_proba_torch(model, X: np.ndarray, *, device: str = "auto", batch_siz
     import torch
 
     dev = resolve_device(device)
-    model.to(dev).eval()
+    _to_device(model, dev).eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):

@@ -40,7 +40,7 @@ print(f"{len(manifest)} subsets of {size} images; {model}; {config}")
 # %%
 recs = training.fit_subsets(manifest, train, test, model=model, config=config, device=device, seed=seed,
                             test_indices=test_idx, quiet=quiet, row_hook=lcr.subset_features,
-                            pretrained={"true": True, "false": False}.get(str(pretrained).lower(), "auto"),
+                            pretrained=pretrained,
                             extra={"scale": scale, "test_sample": test_sample})
 recs[["subset_id", "cb_1", "A_0", "A_1", "G_1", "bacc", "auc_macro"]].round(3)
 

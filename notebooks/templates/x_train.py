@@ -38,8 +38,7 @@ print(f"{len(manifest)} subsets of n={size} per class; model {model}; config {co
 
 # %%
 recs = training.fit_subsets(manifest, train, test, model=model, config=config, device=device, seed=seed,
-                            test_indices=test_idx, width=width, pretrained={"true": True, "false": False}.get(
-                                str(pretrained).lower(), "auto"), quiet=quiet,
+                            test_indices=test_idx, width=width, pretrained=pretrained, quiet=quiet,
                             extra={"scale": scale, "test_sample": test_sample})
 recs.groupby(["kind", "strategy", "direction"])["error"].describe()
 
