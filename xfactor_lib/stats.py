@@ -28,6 +28,8 @@ Choices the paper and SPEC section 1 leave open, fixed here:
 
 from __future__ import annotations
 
+import warnings
+
 import re
 from typing import Callable, Iterable, NamedTuple, Sequence
 
@@ -596,8 +598,14 @@ def variance_explained(
         terms = [f"C({f})" for f in factors]
         if interaction and len(factors) == 2:
             terms.append("C(model):C(size)")
-        fit = smf.ols("y ~ " + " + ".join(terms), data=part).fit()
-        table = anova_lm(fit, typ=1)
+        with warnings.catch_warnings():
+            # an unbalanced grid (a model run at some sizes only) leaves empty interaction
+            # cells: the design is rank-deficient by construction, and the sequential sums
+            # of squares are still well defined
+            warnings.filterwarnings("ignore", message="The design matrix is rank-deficient")
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            fit = smf.ols("y ~ " + " + ".join(terms), data=part).fit()
+            table = anova_lm(fit, typ=1)
         total = float(((part["y"] - part["y"].mean()) ** 2).sum())
         if not total > 0:
             raise ValueError(f"{value!r} is constant{'' if by is None else f' for {by}={level!r}'}; "

@@ -16,6 +16,14 @@ from ..regression import KINDS, top_table
 from ..similarity import pairwise_rmsd
 
 
+def _detach(fig: Figure) -> Figure:
+    """seaborn's clustermap makes a pyplot figure; release it so it is shown once, as returned."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
+
+
 def balance_histogram(manifest: pd.DataFrame, *, K: int) -> Figure:
     """Subsets per CB_1 value for each size (how well the balance range is covered)."""
     sizes = sorted(manifest["size"].unique())
@@ -48,7 +56,7 @@ def similarity_clustermap(X: np.ndarray, y: np.ndarray, *, classes: Sequence[str
                for i, v in enumerate(labels)]
     grid.ax_heatmap.legend(handles=handles, title="class", bbox_to_anchor=(1.25, 1), loc="upper left", fontsize=7)
     grid.figure.suptitle(f"similarity of a {len(y)}-image subset", y=1.02)
-    return grid.figure
+    return _detach(grid.figure)
 
 
 def balance_and_performance(records: pd.DataFrame, *, target: str = "bacc") -> Figure:
@@ -96,7 +104,7 @@ def feature_r2_clustermap(r2: pd.DataFrame) -> Figure:
     grid = sns.clustermap(M, cmap="mako", vmin=0, vmax=1, figsize=(8, 8), method="average",
                           cbar_kws={"label": "R^2"}, xticklabels=True, yticklabels=True)
     grid.ax_heatmap.tick_params(labelsize=7)
-    return grid.figure
+    return _detach(grid.figure)
 
 
 def subset_clustermap(manifest: pd.DataFrame, *, size: int = 128, dataset: str | None = None) -> Figure:
