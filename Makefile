@@ -26,7 +26,7 @@ test: venv
 # Notebooks: the jupytext percent files (notebooks/**/*.py) are the source; this writes
 # the paired .ipynb files (no outputs) that papermill and JupyterLab open.
 notebooks: venv
-	$(VENV)/bin/jupytext --to ipynb --update-metadata '{"jupytext": null}' notebooks/*.py notebooks/templates/*.py
+	$(VENV)/bin/jupytext --to ipynb --update --update-metadata '{"jupytext": null}' notebooks/*.py notebooks/templates/*.py
 
 bench: venv
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done

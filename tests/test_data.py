@@ -233,3 +233,12 @@ def test_pixel_stats_match_numpy():
     assert row["count"] == (ds.labels == 3).sum()
     assert row["mean"] == pytest.approx(v.mean(), rel=1e-12) and row["std"] == pytest.approx(v.std(), rel=1e-12)
     assert st[st["label"] == "all"]["count"].item() == ds.N
+
+
+def test_load_train_test_keeps_a_fixed_balanced_test_sample():
+    train, test = data.load_train_test("digits", test_sample=100)
+    assert train.N == 1347 and test.N == 100
+    assert np.bincount(test.labels).tolist() == [10] * 10
+    _, again = data.load_train_test("digits", test_sample=100)
+    assert np.array_equal(test.images, again.images)
+    assert data.load_train_test("digits")[1].N == 450

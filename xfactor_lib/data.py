@@ -38,6 +38,7 @@ __all__ = [
     "Dataset",
     "DataNotFoundError",
     "load_dataset",
+    "load_train_test",
     "dataset_names",
     "flatten",
     "balanced_sample",
@@ -577,6 +578,31 @@ def _load_folder(path: Path, split: str) -> Dataset:
 
     images, labels = _cached_arrays(f"folder-{path.name}-{split}", [f for f, _ in files], build)
     return Dataset(images, labels, classes, f"folder:{path}", split, {"source": str(base)})
+
+
+def load_train_test(name: str, *, test_sample: int = 0, seed: int = 0, root: str | os.PathLike | None = None,
+                    size: int = 28) -> tuple[Dataset, Dataset]:
+    """The training split and the test split (or a fixed class-balanced sample of it).
+
+    Parameters
+    ----------
+    name : str
+        As for :func:`load_dataset`.
+    test_sample : int
+        Keep this many test images, class-balanced (:func:`balanced_sample`); 0 keeps all.
+        The quick scale evaluates on such a sample; the choice is a config value.
+    seed : int
+        Which test images the sample holds.
+
+    Returns
+    -------
+    train, test : Dataset
+    """
+    train = load_dataset(name, "train", root, size=size)
+    test = load_dataset(name, "test", root, size=size)
+    if test_sample:
+        test = test.subset(balanced_sample(test.labels, int(test_sample), seed=seed))
+    return train, test
 
 
 # --------------------------------------------------------------------------- descriptions

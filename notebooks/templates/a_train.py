@@ -31,15 +31,13 @@ quiet: bool = False  # no progress bars (set by the sweep)
 from xfactor_lib import data, lcr, records, sweep, training
 
 manifest = sweep.collect(run_dir, "a_subsets", dataset=dataset, size=size)
-train = data.load_dataset(dataset, "train")
-test = data.load_dataset(dataset, "test")
-test_idx = data.balanced_sample(test.labels, test_sample, seed=0) if test_sample else None
+train, test = data.load_train_test(dataset, test_sample=test_sample)
 config = training.TrainConfig.from_dict(train_config)
 print(f"{len(manifest)} subsets of {size} images; {model}; {config}")
 
 # %%
 recs = training.fit_subsets(manifest, train, test, model=model, config=config, device=device, seed=seed,
-                            test_indices=test_idx, quiet=quiet, row_hook=lcr.subset_features,
+                            quiet=quiet, row_hook=lcr.subset_features,
                             pretrained=pretrained,
                             extra={"scale": scale, "test_sample": test_sample})
 recs[["subset_id", "cb_1", "A_0", "A_1", "G_1", "bacc", "auc_macro"]].round(3)

@@ -39,9 +39,7 @@ surr = sweep.collect(run_dir, "e_surrogate", dataset=dataset, seed=surrogate_see
 cell = Path(run_dir) / surr["cell_id"]
 dyn = eva.Dynamics.load(cell / "dynamics.npz")
 pool = np.load(cell / "pool.npz")["pool"]
-train = data.load_dataset(dataset, "train")
-test = data.load_dataset(dataset, "test")
-test_idx = data.balanced_sample(test.labels, test_sample, seed=0) if test_sample else None
+train, test = data.load_train_test(dataset, test_sample=test_sample)
 print(f"{method}: pool {len(pool)}, windows early {surr['best_early']} / late {surr['best_late']} "
       f"(K={surr['window']}), arch {arch}")
 
@@ -49,7 +47,7 @@ print(f"{method}: pool {len(pool)}, windows early {surr['best_early']} / late {s
 recs = coreset.evaluate_coresets(dyn, train, pool, test, methods=[method], rates=rates, seeds=seeds, arch=arch,
                                  early_start=int(surr["best_early"]), late_start=int(surr["best_late"]),
                                  window=int(surr["window"]), config=training.TrainConfig.from_dict(train_config),
-                                 el2n_epoch=el2n_epoch, device=device, test_indices=test_idx, quiet=quiet,
+                                 el2n_epoch=el2n_epoch, device=device, quiet=quiet,
                                  extra={"dataset": dataset, "surrogate_seed": surrogate_seed, "scale": scale,
                                         "test_sample": test_sample})
 eva.coreset_summary(recs)

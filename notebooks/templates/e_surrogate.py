@@ -40,8 +40,7 @@ from pathlib import Path
 
 from xfactor_lib import coreset, data, plots, records, training
 
-train = data.load_dataset(dataset, "train")
-test = data.load_dataset(dataset, "test")
+train, test = data.load_train_test(dataset, test_sample=test_sample)
 val = data.load_dataset(dataset, "val") if use_val_split else None
 pool, val_idx = coreset.split_pool(train, pool_size=pool_size, val_size=0 if val else val_size, seed=seed, val=val)
 X_val, y_val = (val.images, val.labels) if val else (train.images[val_idx], train.labels[val_idx])
@@ -51,8 +50,7 @@ print(f"pool {len(pool)} images, validation {len(y_val)}, surrogate {model}, {co
 # %%
 dyn, info, surrogate = coreset.train_surrogate(train, pool, model=model, config=config, device=device, seed=seed,
                                                mode=record_mode, progress=not quiet)
-test_idx = data.balanced_sample(test.labels, test_sample, seed=0) if test_sample else slice(None)
-surrogate_test = training.evaluate(surrogate, test.images[test_idx], test.labels[test_idx], K=train.K, device=device)
+surrogate_test = training.evaluate(surrogate, test.images, test.labels, K=train.K, device=device)
 print(f"surrogate: {info['epochs']} epochs, train acc {info['train_acc']:.3f}, test acc {surrogate_test['acc']:.4f}")
 if out_dir:
     dyn.save(Path(out_dir) / "dynamics.npz")

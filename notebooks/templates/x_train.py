@@ -30,15 +30,13 @@ quiet: bool = False  # no progress bars (set by the sweep)
 from xfactor_lib import data, plots, records, sweep, training
 
 manifest = sweep.collect(run_dir, "x_subsets", dataset=dataset, size=size)
-train = data.load_dataset(dataset, "train")
-test = data.load_dataset(dataset, "test")
-test_idx = data.balanced_sample(test.labels, test_sample, seed=0) if test_sample else None
+train, test = data.load_train_test(dataset, test_sample=test_sample)
 config = training.TrainConfig.from_dict(train_config)
 print(f"{len(manifest)} subsets of n={size} per class; model {model}; config {config}")
 
 # %%
 recs = training.fit_subsets(manifest, train, test, model=model, config=config, device=device, seed=seed,
-                            test_indices=test_idx, width=width, pretrained=pretrained, quiet=quiet,
+                            width=width, pretrained=pretrained, quiet=quiet,
                             extra={"scale": scale, "test_sample": test_sample})
 recs.groupby(["kind", "strategy", "direction"])["error"].describe()
 
