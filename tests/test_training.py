@@ -143,3 +143,18 @@ def test_pretrained_accepts_notebook_strings():
     assert [models.parse_pretrained(v) for v in ("auto", "TRUE", "false", True)] == ["auto", True, False, True]
     with pytest.raises(ValueError, match="pretrained must be"):
         models.parse_pretrained("maybe")
+
+
+def test_conv_net_training_is_reproducible_for_a_thread_count(digits):
+    tr, te = digits
+    cfg = TrainConfig(min_epochs=2, max_epochs=2, batch_size=50)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        runs = [training.evaluate(fit_model("cnn", tr.images[:200], tr.labels[:200], K=10, config=cfg, seed=4,
+                                            device="cpu")[0], te.images, te.labels, K=10, device="cpu")
+                for _ in range(2)]
+        assert training.cpu_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert runs[0] == runs[1]

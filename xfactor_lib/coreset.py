@@ -99,7 +99,7 @@ def _train_and_score(train: data.Dataset, idx: np.ndarray, X_eval: np.ndarray, y
                                       device=device, seed=seed)
     out = training.evaluate(fitted, X_eval, y_eval, K=train.K, device=device)
     out.update(epochs=info["epochs"], train_acc=info["train_acc"], seconds=info["seconds"],
-               pretrained=bool(info["pretrained"]))
+               pretrained=bool(info["pretrained"]), threads=training.cpu_threads())
     return out
 
 

@@ -246,7 +246,8 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True,
     out.mkdir(parents=True)
     params = dict(cell.params, run_dir=str(Path(run_dir).resolve()), out_dir=str(out.resolve()), quiet=quiet)
     metrics: dict[str, Any] = {"cell_id": cell.id, "stage": cell.stage, "template": str(cell.template),
-                               "params": cell.params, "started": time.time()}
+                               "params": cell.params, "started": time.time(),
+                               "threads": threads or os.cpu_count()}
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(cell.template), str(out / NOTEBOOK), parameters=params, kernel_name="python3",
@@ -361,8 +362,9 @@ def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: b
         for c in cells:
             yield run_cell(c, run_dir, quiet=quiet)
         return
-    # cores are shared by the cells running at once; a stage with one cell gets them all
-    threads = max(1, (os.cpu_count() or 1) // min(workers, len(cells)))
+    # Each worker gets an equal share of the cores, fixed by --workers alone: torch's CPU
+    # results depend on its thread count, so a resumed sweep must use the same one.
+    threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
         pending = {pool.submit(_run_cell_args, (c, run_dir, quiet, threads)) for c in cells}
         while pending:

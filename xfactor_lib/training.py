@@ -86,6 +86,13 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+def cpu_threads() -> int:
+    """torch's CPU thread count: CPU results of a net are reproducible for the same count."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def resolve_device(device: str = "auto") -> str:
     """``"auto"`` gives ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     import torch
@@ -341,7 +348,6 @@ def _full_proba(model, Xf: np.ndarray, K: int) -> np.ndarray:
 #: Manifest columns copied into every record (list columns are left out).
 RECORD_KEYS = ("subset_id", "study", "dataset", "size", "kind", "strategy", "direction", "m", "repeat",
                "seed", "cb_bin", "cb_1", "n_images")
-TIMING_COLUMNS = ("seconds",)
 
 
 def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None = None,
@@ -396,7 +402,8 @@ def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None
         rec = {k: sub[k] for k in RECORD_KEYS if k in sub.index}
         rec.update(extra or {})
         rec.update(model=model, train_seed=seed, **metrics, epochs=info["epochs"], train_acc=info["train_acc"],
-                   seconds=info["seconds"], pretrained=bool(info["pretrained"]), n_train=len(idx), n_test=len(yte))
+                   seconds=info["seconds"], pretrained=bool(info["pretrained"]), n_train=len(idx), n_test=len(yte),
+                   threads=cpu_threads())
         if row_hook is not None:
             rec.update(row_hook(X, y))
         rows.append(rec)
