@@ -9,33 +9,17 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
+import synthetic
+
 from xfactor_lib import plots, stats
 
 MODELS = ("rf", "svc", "resnet18")
 
 
 def make_records(*, n_random=6, n_selected=4, sizes=(10, 30), models=MODELS, K=3, seed=0):
-    """Small study-X records: a latent subset quality q_s shared by all models plus noise."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for size in sizes:
-        for kind, count in (("random", n_random), ("selected", n_selected)):
-            for i in range(count):
-                q = rng.normal() * (1.0 if kind == "random" else 3.0)
-                selected = kind == "selected"
-                for j, model in enumerate(models):
-                    base = 0.4 / (1 + j) * size**-0.3
-                    err = base * np.exp(0.05 * (q + 0.3 * rng.normal()))
-                    row = {
-                        "dataset": "mnist", "size": size, "kind": kind,
-                        "strategy": ("own_mean" if i < 2 else "uniqueness") if selected else "none",
-                        "direction": ("+" if i % 2 == 0 else "-") if selected else "none",
-                        "seed": 0, "subset_id": f"x-{size}-{kind}-{i}", "model": model,
-                        "error": err,
-                    }
-                    row.update({f"acc_class_{k}": 1 - err * rng.uniform(0.5, 1.5) for k in range(K)})
-                    rows.append(row)
-    return pd.DataFrame(rows)
+    """Small study-X records (see ``tests/synthetic.py``) with two selection rules."""
+    return synthetic.make_records(n_random=n_random, n_selected=n_selected, sizes=sizes, models=models, K=K,
+                                  seed=seed, strategies=("own_mean", "own_mean", "uniqueness", "uniqueness"))
 
 
 def points(ax):
