@@ -47,13 +47,11 @@ plots.study_a.balance_and_performance(recs)
 # Every single feature, pair, triple and named group; top 10 of each, per target.
 
 # %%
-results = {t: regression.fit_all_subsets(recs, target=t) for t in targets if recs[t].notna().all()}
-tables = {(t, kind): regression.top_table(res, kind) for t, res in results.items() for kind in regression.KINDS}
+results = regression.fit_targets(recs, targets)
+top = regression.top_tables(results, k=10)
 if out_dir:
-    for (t, kind), tab in tables.items():
-        records.atomic_write(Path(out_dir) / f"20_study_a_top_{t}_{kind}.csv", lambda p, tab=tab: tab.to_csv(p, index=False))
-for kind in regression.KINDS:
-    display(tables[("bacc", kind)].style.set_caption(f"BACC: top {kind}s").format({"adj_r2": "{:.3f}", "r2": "{:.3f}"}))
+    records.atomic_write(Path(out_dir) / "20_study_a_top10.csv", lambda p: top.to_csv(p, index=False))
+top[top["target"] == "bacc"].set_index(["kind", "rank"]).drop(columns=["target", "features"]).round(3)
 
 # %% [markdown]
 # ## Fig. 4 — top singles, pairs, triples and groups (BACC)

@@ -156,3 +156,19 @@ def test_bad_arguments_raise_clear_errors():
     res = rg.fit_all_subsets(df, features=["f1", "f2"], groups={})
     with pytest.raises(ValueError, match="no results of kind 'group'"):
         rg.top_table(res, "group")
+
+
+def test_fit_targets_skips_an_undefined_target_and_top_tables_is_tidy():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.uniform(1, 2, 30), "b": rng.uniform(1, 2, 30), "pixels": 784, "channels": 1,
+                       "classes": 10})
+    df["bacc"] = 0.5 * np.log(df["a"]) + 0.01 * rng.normal(size=30)
+    df["auc_macro"] = np.nan
+    with pytest.warns(UserWarning, match="'auc_macro' is missing on 30 row"):
+        res = rg.fit_targets(df, ["bacc", "auc_macro"], features=["a", "b"], groups={})
+    assert list(res) == ["bacc"]
+    top = rg.top_tables(res, k=2)
+    assert list(top.columns[:3]) == ["target", "kind", "rank"]
+    assert top[top["kind"] == "single"]["label"].tolist() == ["a", "b"]
+    with pytest.raises(ValueError, match="none of the targets"), pytest.warns(UserWarning):
+        rg.fit_targets(df, ["auc_macro"], features=["a", "b"])

@@ -46,6 +46,8 @@ __all__ = [
     "ols",
     "fit_all_subsets",
     "top_table",
+    "fit_targets",
+    "top_tables",
     "feature_r2_matrix",
 ]
 
@@ -381,3 +383,46 @@ def feature_r2_matrix(df: pd.DataFrame, features: Iterable[str] = FEATURE_NAMES,
     R2[:, const] = np.nan
     np.fill_diagonal(R2, np.where(const, np.nan, 1.0))
     return pd.DataFrame(R2, index=list(feats), columns=list(feats))
+
+
+def fit_targets(df: pd.DataFrame, targets: Sequence[str] = ("bacc", "acc", "auc_macro"),
+                **kwargs: Any) -> dict[str, pd.DataFrame]:
+    """:func:`fit_all_subsets` for each performance column that is defined on every row.
+
+    A target with missing values (e.g. AUC of a model without probabilities) is left out
+    with a warning naming it, instead of failing the whole table.
+
+    Returns
+    -------
+    dict
+        target -> results of :func:`fit_all_subsets`.
+    """
+    out = {}
+    for t in targets:
+        _columns(df, [t], "target")
+        if df[t].isna().any():
+            warnings.warn(f"target {t!r} is missing on {int(df[t].isna().sum())} row(s); left out", stacklevel=2)
+            continue
+        out[t] = fit_all_subsets(df, target=t, **kwargs)
+    if not out:
+        raise ValueError(f"none of the targets {list(targets)} is defined on every row")
+    return out
+
+
+def top_tables(results: Mapping[str, pd.DataFrame], *, k: int = 10) -> pd.DataFrame:
+    """The top ``k`` of every kind for every target, as one tidy table.
+
+    Returns
+    -------
+    DataFrame
+        ``target, kind, rank, label, features, adj_r2, r2, n_obs``.
+    """
+    parts = []
+    for target, res in results.items():
+        for kind in KINDS:
+            if kind in set(res["kind"]):
+                part = top_table(res, kind, k=k).drop(columns="target")
+                part.insert(0, "kind", kind)
+                part.insert(0, "target", target)
+                parts.append(part)
+    return pd.concat(parts, ignore_index=True)
