@@ -7,7 +7,7 @@ WORKERS ?= 2
 CONFIG  ?= configs/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: venv run test notebooks check-notebooks bench clean-runs
+.PHONY: venv run test lint format notebooks check-notebooks bench clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,13 +20,26 @@ venv: $(VENV)/.installed
 run: venv
 	$(PY) -m xfactor_lib sweep $(CONFIG) --scale $(SCALE) --workers $(WORKERS)
 
-test: venv
+test: venv lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# ruff: lint rules and formatting, configured in pyproject.toml.
+lint: venv
+	$(VENV)/bin/ruff check xfactor_lib tests bench notebooks
+	$(VENV)/bin/ruff format --check xfactor_lib tests bench notebooks
+
+format: venv
+	$(VENV)/bin/ruff check --fix xfactor_lib tests bench notebooks
+	$(VENV)/bin/ruff format xfactor_lib tests bench notebooks
 
 # Notebooks: the jupytext percent files (notebooks/**/*.py) are the source; this writes
 # the paired .ipynb files (no outputs) that papermill and JupyterLab open.
 notebooks: venv
 	$(VENV)/bin/jupytext --to ipynb --update --update-metadata '{"jupytext": null}' notebooks/*.py notebooks/templates/*.py
+
+# The twins are in sync with their sources (the same check runs inside `make test`).
+check-notebooks: venv
+	$(PY) -m pytest -q tests/test_notebooks.py
 
 bench: venv
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done
