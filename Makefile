@@ -7,7 +7,7 @@ WORKERS ?= 2
 CONFIG  ?= configs/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint format notebooks check-notebooks bench clean-runs
+.PHONY: venv browser-deps run test lint format notebooks check-notebooks bench clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,7 +20,7 @@ venv: $(VENV)/.installed
 run: venv
 	$(PY) -m xfactor_lib sweep $(CONFIG) --scale $(SCALE) --workers $(WORKERS)
 
-test: venv lint
+test: venv browser-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ruff: lint rules and formatting, configured in pyproject.toml.
@@ -40,6 +40,11 @@ notebooks: venv
 # The twins are in sync with their sources (the same check runs inside `make test`).
 check-notebooks: venv
 	$(PY) -m pytest -q tests/test_notebooks.py
+
+# System packages of the browser test (chromium via apt as root, playwright-core via npm):
+# idempotent, quick when installed; where it cannot install, tests/test_browser.py skips.
+browser-deps:
+	@sh tests/browser/install-deps.sh
 
 bench: venv
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done

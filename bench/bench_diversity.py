@@ -1,7 +1,7 @@
-"""Benchmark: LCR features (xfactor_lib.lcr) against greylock's per-pair similarity function.
+"""Benchmark: LCR features (xfactor_lib.diversity) against greylock's per-pair similarity function.
 
 (a) ``--n N`` (default 1024) MNIST training images: all 27 features with
-    :func:`xfactor_lib.lcr.features` (similarity build included) against greylock with
+    :func:`xfactor_lib.diversity.features` (similarity build included) against greylock with
     ``SimilarityFromFunction`` (its per-pair ``exp(-RMSD)`` callable), timed in this process
     on the same images; prints both times, the speed ratio and the largest relative
     difference of the 27 features. ``--greylock-n M`` times greylock on the first M images
@@ -11,7 +11,7 @@
     for a clean peak: wall time and peak resident memory (``ru_maxrss`` of the child), with
     the 5-minute / 4 GB budget and greylock's time extrapolated from (a) by ``N**2``.
 
-Run: ``.venv/bin/python bench/bench_lcr.py --n 1024 --full``
+Run: ``.venv/bin/python bench/bench_diversity.py --n 1024 --full``
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xfactor_lib import lcr  # noqa: E402
+from xfactor_lib import diversity  # noqa: E402
 from xfactor_lib.data import load_dataset  # noqa: E402
 
 
@@ -57,14 +57,14 @@ def greylock_features(X: np.ndarray, y: np.ndarray) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         meta = Metacommunity(counts, SimilarityFromFunction(similarity, Xf, chunk_size=100))
-        table = meta.to_dataframe(list(lcr.DEFAULT_QS))
-    return lcr.features_from_table(table, np.bincount(np.searchsorted(classes, y)))
+        table = meta.to_dataframe(list(diversity.DEFAULT_QS))
+    return diversity.features_from_table(table, np.bincount(np.searchsorted(classes, y)))
 
 
 def bench_small(n: int, greylock_n: int | None) -> float:
     X, y = _mnist(n)
     t0 = time.perf_counter()
-    ours = lcr.features(X, y, device="cpu")
+    ours = diversity.features(X, y, device="cpu")
     t_ours = time.perf_counter() - t0
 
     m = n if greylock_n is None else min(greylock_n, n)
@@ -75,10 +75,10 @@ def bench_small(n: int, greylock_n: int | None) -> float:
     if m < n:
         t_grey *= (n / m) ** 2
         note = f"extrapolated from N={m} by (N/{m})^2"
-        check = lcr.features(X[:m], y[:m], device="cpu")
+        check = diversity.features(X[:m], y[:m], device="cpu")
     else:
         check = ours
-    rel = max(abs(check[k] - theirs[k]) / abs(theirs[k]) for k in lcr.FEATURE_NAMES)
+    rel = max(abs(check[k] - theirs[k]) / abs(theirs[k]) for k in diversity.FEATURE_NAMES)
     print(f"(a) N={n} MNIST images, 27 features (similarity build included)")
     print(f"    ours (numpy, cpu)               {t_ours:9.3f} s")
     print(f"    greylock SimilarityFromFunction {t_grey:9.3f} s ({note})")
@@ -90,7 +90,7 @@ def bench_small(n: int, greylock_n: int | None) -> float:
 def _child_full() -> None:
     X, y = _mnist(None)
     t0 = time.perf_counter()
-    f = lcr.features(X, y, device="cpu")
+    f = diversity.features(X, y, device="cpu")
     dt = time.perf_counter() - t0
     print(json.dumps({"seconds": dt, "N": int(len(X)), "features": f}))
 
@@ -119,8 +119,9 @@ def bench_full(grey_per_pair: float | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1024, help="images for the greylock comparison (a)")
-    ap.add_argument("--greylock-n", type=int, default=None,
-                    help="time greylock on this many images and extrapolate by N^2")
+    ap.add_argument(
+        "--greylock-n", type=int, default=None, help="time greylock on this many images and extrapolate by N^2"
+    )
     ap.add_argument("--full", action="store_true", help="also (b): all 60,000 MNIST training images")
     ap.add_argument("--skip-small", action="store_true", help="skip (a)")
     ap.add_argument("--child-full", action="store_true", help=argparse.SUPPRESS)

@@ -59,8 +59,7 @@ def main() -> None:
     naive = naive_facility_location(sim, k)
     t_naive = time.perf_counter() - t
     assert lazy.tolist() == naive.tolist(), "lazy and naive greedy disagree"
-    print(f"one class, {members.size} images, k = {k}: lazy {t_lazy:.3f} s, naive dense {t_naive:.2f} s "
-          f"(same picks)")
+    print(f"one class, {members.size} images, k = {k}: lazy {t_lazy:.3f} s, naive dense {t_naive:.2f} s (same picks)")
     print(f"lazy greedy speed-up: {t_naive / t_lazy:.0f}x")
 
 

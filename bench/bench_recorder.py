@@ -2,7 +2,7 @@
 
 Trains ``models.make_model("resnet18", C=1, H=28, W=28, K=10)`` with ``training.fit_torch``
 on N MNIST training images (synthetic 28x28 images when MNIST is not on disk) for a few
-epochs, alternating runs without and with an :class:`xfactor_lib.eva.DynamicsRecorder`
+epochs, alternating runs without and with an :class:`xfactor_lib.dynamics.DynamicsRecorder`
 (same seed, same batches) so drifts in machine load hit both. The recorder's time
 includes its one host copy of the results (``recorder.dynamics()``). Prints the median
 wall and CPU seconds of each, their ratios, and the recorder's own time on the same
@@ -35,12 +35,13 @@ def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
         return X, y, "synthetic"
 
 
-def _run(X: np.ndarray, y: np.ndarray, *, epochs: int, device: str, record: str | None,
-         batch_size: int) -> tuple[float, float]:
+def _run(
+    X: np.ndarray, y: np.ndarray, *, epochs: int, device: str, record: str | None, batch_size: int
+) -> tuple[float, float]:
     import torch
 
     from xfactor_lib import models, training
-    from xfactor_lib.eva import DynamicsRecorder
+    from xfactor_lib.dynamics import DynamicsRecorder
 
     model, _ = models.make_model("resnet18", C=1, H=28, W=28, K=10, seed=0, pretrained=False)
     config = training.TrainConfig(batch_size=batch_size, min_epochs=epochs, max_epochs=epochs)
@@ -64,7 +65,7 @@ def _recorder_alone(N: int, *, epochs: int, device: str, batch_size: int, K: int
     """Seconds the recorder itself takes for a run's batches (random logits, no model)."""
     import torch
 
-    from xfactor_lib.eva import DynamicsRecorder
+    from xfactor_lib.dynamics import DynamicsRecorder
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(N, K, generator=gen).to(device)
@@ -76,7 +77,7 @@ def _recorder_alone(N: int, *, epochs: int, device: str, batch_size: int, K: int
     for epoch in range(epochs):
         perm = torch.randperm(N, generator=gen).to(device)
         for start in range(0, N, batch_size):
-            idx = perm[start:start + batch_size]
+            idx = perm[start : start + batch_size]
             rec.on_batch(epoch, idx, logits[idx], y[idx])
     rec.dynamics()
     if device.startswith("cuda"):
@@ -98,34 +99,46 @@ def main(argv: list[str] | None = None) -> float:
 
     device = resolve_device(args.device)
     X, y, source = _images(args.n, seed=0)
-    print(f"ResNet-18, {args.n} {source} images, {args.epochs} epochs, batch {args.batch_size}, "
-          f"device {device}, recorder mode {args.mode}")
+    print(
+        f"ResNet-18, {args.n} {source} images, {args.epochs} epochs, batch {args.batch_size}, "
+        f"device {device}, recorder mode {args.mode}"
+    )
     _run(X[:400], y[:400], epochs=1, device=device, record=args.mode, batch_size=args.batch_size)  # warm-up
     wall: dict[str, list[float]] = {"base": [], "rec": []}
     cpu: dict[str, list[float]] = {"base": [], "rec": []}
     for i in range(args.pairs):
         order = ("base", "rec") if i % 2 == 0 else ("rec", "base")
         for which in order:
-            w, c = _run(X, y, epochs=args.epochs, device=device,
-                        record=None if which == "base" else args.mode, batch_size=args.batch_size)
+            w, c = _run(
+                X,
+                y,
+                epochs=args.epochs,
+                device=device,
+                record=None if which == "base" else args.mode,
+                batch_size=args.batch_size,
+            )
             wall[which].append(w)
             cpu[which].append(c)
-            print(f"  pair {i}: {'without' if which == 'base' else 'with   '} recorder "
-                  f"{w:8.2f} s wall, {c:8.2f} s CPU")
+            print(f"  pair {i}: {'without' if which == 'base' else 'with   '} recorder {w:8.2f} s wall, {c:8.2f} s CPU")
     b, r = statistics.median(wall["base"]), statistics.median(wall["rec"])
     ratio = r / b
     pair_ratios = [x / y_ for x, y_ in zip(wall["rec"], wall["base"])]
     cpu_ratio = statistics.median(cpu["rec"]) / statistics.median(cpu["base"])
     print(f"median wall time without recorder: {b:.2f} s; with recorder: {r:.2f} s; ratio {ratio:.3f}")
-    print(f"per-pair wall ratios: {', '.join(f'{x:.3f}' for x in pair_ratios)}; "
-          f"median {statistics.median(pair_ratios):.3f}")
+    print(
+        f"per-pair wall ratios: {', '.join(f'{x:.3f}' for x in pair_ratios)}; "
+        f"median {statistics.median(pair_ratios):.3f}"
+    )
     print(f"median CPU-time ratio (less sensitive to other load on a shared machine): {cpu_ratio:.3f}")
     print(f"fastest-run ratio (each side's least disturbed run): {min(wall['rec']) / min(wall['base']):.3f}")
     if args.mode == "train":
-        alone = statistics.median(_recorder_alone(args.n, epochs=args.epochs, device=device,
-                                                  batch_size=args.batch_size) for _ in range(5))
-        print(f"recorder alone on the same batches: {alone * 1000:.1f} ms "
-              f"= {100 * alone / b:.2f} % of the median training time")
+        alone = statistics.median(
+            _recorder_alone(args.n, epochs=args.epochs, device=device, batch_size=args.batch_size) for _ in range(5)
+        )
+        print(
+            f"recorder alone on the same batches: {alone * 1000:.1f} ms "
+            f"= {100 * alone / b:.2f} % of the median training time"
+        )
     print(f"ratio {ratio:.3f}: {'within' if ratio <= 1.15 else 'ABOVE'} the 1.15 target")
     return ratio
 

@@ -21,15 +21,18 @@ quiet: bool = False  # no progress bars (set by the sweep)
 # %%
 from pathlib import Path
 
-from xfactor_lib import records, sweep
+from IPython.display import Markdown
+
+from xfactor_lib import data_stats, records, sweep
 
 stats = sweep.collect(run_dir, "data")
-counts = stats[stats["label"] != "all"].pivot_table(index=["dataset", "split"], columns="label", values="count",
-                                                    aggfunc="first")
-counts
+Markdown(data_stats.verdict(stats, sweep.read_note(run_dir, "data")))
 
 # %%
-overall = stats[stats["label"] == "all"][["dataset", "split", "count", "mean", "std", "frac_zero"]]
+data_stats.class_count_table(stats)
+
+# %%
+overall = data_stats.overview(stats)
 overall
 
 # %%

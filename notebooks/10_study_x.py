@@ -19,29 +19,31 @@ out_dir: str = ""  # where the headline CSV goes; empty: nowhere
 n_boot: int = 1000  # bootstrap resamples for the R^2 intervals
 quiet: bool = False  # no progress bars (set by the sweep)
 
+# %% [markdown]
+# ## Verdict
+
 # %%
-from pathlib import Path
+from IPython.display import Markdown
 
-from xfactor_lib import plots, records, stats, sweep
+from xfactor_lib import plots, sweep
+from xfactor_lib.studies import x
 
-recs = sweep.collect(run_dir, "x_train")
-manifest = sweep.collect(run_dir, "x_subsets")
-recs["z"] = stats.zscores(recs)
-recs.groupby(["model", "size", "kind"]).size().unstack("kind")
+recs, manifest = x.load(run_dir)
+headline = x.headline_table(recs, n_boot=n_boot)
+Markdown(x.verdict(recs, headline=headline, note=sweep.read_note(run_dir, x.STAGES)))
 
 # %% [markdown]
 # ## Headline numbers
 # Mean R^2 over model pairs (GNB excluded) with bootstrap 95% CI; KS test of the pooled
-# random Z against N(0, 1); share of the variance of log error explained by model and size.
+# random Z against N(0, 1); share of the variance of log error explained by model and n,
+# pooled and per model (`variance_by_n`).
 
 # %%
-headline = stats.headline_table(recs, n_boot=n_boot)
-if out_dir:
-    records.atomic_write(Path(out_dir) / "10_study_x_headline.csv", lambda p: headline.to_csv(p, index=False))
-headline
+x.save_table(headline, out_dir, "10_study_x_headline.csv")
+headline.round(3)
 
 # %% [markdown]
-# ## Fig. 2 — error against size (log-log), random and selected subsets
+# ## Fig. 2 — error against n (log-log), random and selected subsets
 
 # %%
 plots.error_vs_size(recs)
@@ -59,7 +61,7 @@ plots.zscore_cdfs(recs)
 plots.zscore_scatter(recs)
 
 # %% [markdown]
-# ## Fig. 5 — overlap between subsets of one size (% shared images)
+# ## Fig. 5 — overlap between subsets of one n (% shared images)
 
 # %%
 plots.overlap_heatmaps(manifest)
@@ -72,6 +74,8 @@ plots.r2_heatmaps(recs)
 
 # %% [markdown]
 # ## Fig. 7 — per class: Spearman rho between models of per-class accuracy
+# Computed within each n and averaged over n (pooled over n, every pair would correlate
+# merely because accuracy grows with n).
 
 # %%
 plots.class_spearman_heatmaps(recs)

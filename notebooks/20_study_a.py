@@ -8,10 +8,10 @@
 
 # %% [markdown]
 # # Study A — diversity explains performance
-# Subsets of varied size and class balance, ResNet-18 trained on each; LCR diversity
-# (A, R, G and the per-class alpha, rho, gamma at q = 0, 1, inf) against class balance
-# and size as explanations of balanced accuracy. Read from the `a_subsets` and `a_train`
-# records.
+# Subsets of varied size and class balance, a model trained on each (the verdict says
+# which); LCR diversity (A, R, G and the per-class alpha, rho, gamma at q = 0, 1, inf)
+# against class balance and size as explanations of balanced accuracy. Read from the
+# `a_subsets` and `a_train` records.
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
@@ -20,15 +20,24 @@ targets: list = ["bacc", "acc", "auc_macro"]  # performance columns regressed
 clustermap_size: int = 128  # subset size shown in Fig. 2
 quiet: bool = False  # no progress bars (set by the sweep)
 
+# %% [markdown]
+# ## Verdict
+
 # %%
-from pathlib import Path
+from IPython.display import Markdown
 
-from xfactor_lib import lcr, plots, records, regression, sweep
+from xfactor_lib import plots, regression, sweep
+from xfactor_lib.studies import a
 
-recs = sweep.collect(run_dir, "a_train")
-manifest = sweep.collect(run_dir, "a_subsets")
-recs.groupby(["dataset", "size"]).agg(subsets=("subset_id", "count"), bacc=("bacc", "mean"),
-                                      cb_1=("CB_1", "mean"), A_0=("A_0", "mean"))
+recs, manifest = a.load(run_dir)
+results = a.fit_regressions(recs, targets)
+Markdown(a.verdict(recs, results=results, note=sweep.read_note(run_dir, a.STAGES)))
+
+# %% [markdown]
+# ## The subsets: how many per (dataset, size), mean BACC, class balance and A_0
+
+# %%
+a.overview(recs)
 
 # %% [markdown]
 # ## Fig. 2 — similarity of one subset (clustered; colour bar = class)
@@ -44,14 +53,12 @@ plots.study_a.balance_and_performance(recs)
 
 # %% [markdown]
 # ## Regression tables — adjusted R^2 of OLS on log features (+ log systematic features)
-# Every single feature, pair, triple and named group; top 10 of each, per target.
+# Every single feature, pair, triple and named group; top 10 of each (BACC; the CSV holds
+# every target).
 
 # %%
-results = regression.fit_targets(recs, targets)
-top = regression.top_tables(results, k=10)
-if out_dir:
-    records.atomic_write(Path(out_dir) / "20_study_a_top10.csv", lambda p: top.to_csv(p, index=False))
-top[top["target"] == "bacc"].set_index(["kind", "rank"]).drop(columns=["target", "features"]).round(3)
+a.save_table(regression.top_tables(results, k=10), out_dir, "20_study_a_top10.csv")
+a.top_table(results, target="bacc")
 
 # %% [markdown]
 # ## Fig. 4 — top singles, pairs, triples and groups (BACC)
@@ -63,4 +70,4 @@ plots.study_a.top_regressions(results["bacc"])
 # ## Fig. 5 — R^2 between features (clustered)
 
 # %%
-plots.study_a.feature_r2_clustermap(regression.feature_r2_matrix(recs, lcr.FEATURE_NAMES))
+plots.study_a.feature_r2_clustermap(recs)

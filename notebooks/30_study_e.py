@@ -10,7 +10,7 @@
 # # Study E — EVA coreset selection
 # Coresets chosen from one surrogate run by EVA (variance of the error score in an early
 # and a late window) and by Random, Forgetting, Entropy, EL2N, AUM and CCS; test accuracy
-# of a model trained on each, mean +/- sd over seeds, against the full-pool reference.
+# of a model trained on each, mean ± sd over seeds, against the full-pool reference.
 # Read from the `e_surrogate` and `e_coreset` records.
 
 # %% tags=["parameters"]
@@ -22,37 +22,59 @@ quiet: bool = False  # no progress bars (set by the sweep)
 # %%
 from pathlib import Path
 
-from xfactor_lib import eva, plots, records, sweep
+from IPython.display import Markdown
+
+from xfactor_lib import plots, records, sweep
+from xfactor_lib.studies import e
 
 recs = sweep.collect(run_dir, "e_coreset")
 windows = sweep.collect(run_dir, "e_surrogate")
-surrogates = windows.drop_duplicates("cell_id")[["dataset", "seed", "model", "n_pool", "n_val", "surrogate_epochs",
-                                                  "surrogate_train_acc", "surrogate_test_acc", "best_early",
-                                                  "best_late", "window", "record_mode"]]
-surrogates
+Markdown(e.verdict(recs, windows, note=sweep.read_note(run_dir, ["e_surrogate", "e_coreset"]), metric=metric))
 
 # %% [markdown]
-# ## Table 1 — test accuracy (%) by method and coreset rate, mean +/- sd over seeds
+# ## Surrogate runs and the windows chosen on validation at each rate
 
 # %%
-table = plots.study_e.coreset_table(recs, metric=metric)
+windows.drop_duplicates(["cell_id", "rate"])[
+    [
+        "dataset",
+        "seed",
+        "model",
+        "n_pool",
+        "n_val",
+        "surrogate_epochs",
+        "surrogate_train_acc",
+        "surrogate_test_acc",
+        "rate",
+        "best_early",
+        "best_late",
+        "window",
+        "eva_variant",
+    ]
+].round(3)
+
+# %% [markdown]
+# ## Table 1 — test accuracy (%) by method and coreset rate, mean ± sd over seeds
+
+# %%
+summary = e.coreset_summary(recs, metric=metric)
+table = plots.study_e.coreset_table(summary, digits=1)
 if out_dir:
     records.atomic_write(Path(out_dir) / "30_study_e_table1.csv", lambda p: table.to_csv(p))
-    summary = eva.coreset_summary(recs, metric=metric)
     records.atomic_write(Path(out_dir) / "30_study_e_summary.csv", lambda p: summary.to_csv(p, index=False))
 table
 
 # %%
-plots.study_e.accuracy_vs_rate(recs, metric=metric)
+plots.study_e.accuracy_vs_rate(summary, metric=metric)
 
 # %% [markdown]
 # ## Ablations (Figs. 3-4) — variance or mean of S, one window or two
 
 # %%
-plots.study_e.ablation_plot(recs, metric=metric)
+plots.study_e.ablation_plot(summary, metric=metric)
 
 # %% [markdown]
-# ## Window combinations (Fig. 5) — validation accuracy of the EVA coreset per window pair
+# ## Window combinations (Fig. 5) — validation accuracy of the EVA coreset per window pair and rate
 
 # %%
-plots.study_e.window_curves(windows, window=int(windows["window"].iloc[0]))
+plots.study_e.window_curves(e.window_summary(windows), window=int(windows["window"].iloc[0]))

@@ -22,17 +22,7 @@ demo_dir: str = "../runs/demo"  # where the demo run is written when needed
 per_class: int = 10  # images shown per class in each grid
 
 # %%
-from pathlib import Path
+from xfactor_lib.explore import SubsetExplorer, run_or_demo
 
-from xfactor_lib import demo, sweep, widgets
-
-run = Path(run_dir)
-has_subsets = run.is_dir() and any(sweep.cell_dirs(run, s) for s in widgets.SUBSET_STAGES)
-if not has_subsets:
-    print(f"{run} holds no subset manifests (run `make run` first); "
-          f"showing a demo run written to {demo_dir} instead")
-    run = demo.write_demo_run(demo_dir)
-
-# %%
-explorer = widgets.SubsetExplorer(run, per_class=per_class)
+explorer = SubsetExplorer(run_or_demo(run_dir, demo_dir=demo_dir), per_class=per_class)
 explorer

@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg")
+os.environ.setdefault("XFACTOR_OFFLINE", "1")  # tests never download (ImageNet weights fall back to random init)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -4,8 +4,9 @@ Starts JupyterLab from the project's venv on 127.0.0.1 (no token, fresh Jupyter 
 runtime, data and settings folders), opens a copy of ``notebooks/explore.ipynb`` that
 points at a demo run, runs all cells, changes the rule picker and checks that the image
 grid changed (``tests/browser/explorer.js``, playwright-core). The screenshot lands in
-``runs/browser/explorer.png``. Chromium (apt, as root) and playwright-core (npm) are
-installed when missing; every process started here is stopped at the end.
+``runs/browser/explorer.png``. Chromium and playwright-core are installed by
+``make browser-deps`` (``tests/browser/install-deps.sh``, which ``make test`` runs first);
+without them the test skips and says so. Every process started here is stopped at the end.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import REPO
 
-from xfactor_lib import demo
+from xfactor_lib.explore import write_demo_run
+
+from conftest import REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -40,31 +42,15 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _apt_install(*packages: str) -> None:
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env,
-                   timeout=1200)
-
-
-def _ensure_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if not _is_root():
-        pytest.skip(f"{CHROMIUM} is missing and this user is not root, so apt cannot install chromium")
-    _apt_install("chromium", "chromium-driver")
-    assert CHROMIUM.exists(), "apt-get installed chromium but /usr/bin/chromium is missing"
-
-
-def _ensure_playwright() -> None:
-    if (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        return
-    if shutil.which("npm") is None:
-        if not _is_root():
-            pytest.skip("npm is missing and this user is not root, so apt cannot install it")
-        _apt_install("nodejs", "npm")
-    cmd = ["npm", "ci" if (BROWSER_DIR / "package-lock.json").is_file() else "install", "--no-audit", "--no-fund"]
-    subprocess.run(cmd, cwd=BROWSER_DIR, check=True, timeout=600)
+def _missing_browser() -> str | None:
+    """Why the browser test cannot run here, or None when chromium, node and playwright-core are there."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing"
+    if shutil.which("node") is None:
+        return "node is missing"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return f"{BROWSER_DIR / 'node_modules' / 'playwright-core'} is missing"
+    return None
 
 
 def _free_port() -> int:
@@ -143,8 +129,9 @@ def _notebook_for(run_dir: Path, target: Path) -> Path:
     nb = nbformat.read(REPO / "notebooks" / "explore.ipynb", as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
-    src, n = re.subn(r'^run_dir: str = ".*?"', f"run_dir: str = {json.dumps(str(run_dir))}", params[0].source,
-                     flags=re.M)
+    src, n = re.subn(
+        r'^run_dir: str = ".*?"', f"run_dir: str = {json.dumps(str(run_dir))}", params[0].source, flags=re.M
+    )
     assert n == 1, "the explorer notebook's parameters cell has no run_dir line"
     params[0].source = src
     nbformat.write(nb, target)
@@ -153,16 +140,22 @@ def _notebook_for(run_dir: Path, target: Path) -> Path:
 
 def _jupyter_env(base: Path) -> dict[str, str]:
     env = dict(os.environ)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTER_DATA_DIR", "data"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
-                     ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("IPYTHONDIR", "ipython"),
-                     ("MPLCONFIGDIR", "mpl")):
+    for var, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+        ("IPYTHONDIR", "ipython"),
+        ("MPLCONFIGDIR", "mpl"),
+    ):
         (base / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(base / sub)
     quiet = base / "settings" / "@jupyterlab" / "apputils-extension"
     quiet.mkdir(parents=True, exist_ok=True)  # no news, update checks or toasts over the notebook
     (quiet / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+    )
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("JUPYTER_TOKEN", None)
     env.pop("JUPYTER_PATH", None)
@@ -170,9 +163,10 @@ def _jupyter_env(base: Path) -> dict[str, str]:
 
 
 def test_explorer_runs_in_jupyterlab_and_a_picker_change_updates_the_image_grid(tmp_path):
-    _ensure_chromium()
-    _ensure_playwright()
-    run_dir = demo.write_demo_run(tmp_path / "run")
+    missing = _missing_browser()
+    if missing:
+        pytest.skip(f"{missing}: run `make browser-deps` (as root for apt) to install the browser test's packages")
+    run_dir = write_demo_run(tmp_path / "run")
     root = tmp_path / "lab"
     root.mkdir()
     _notebook_for(run_dir, root / "explore.ipynb")
@@ -186,17 +180,42 @@ def test_explorer_runs_in_jupyterlab_and_a_picker_change_updates_the_image_grid(
     try:
         with open(lab_log, "wb") as fh:
             lab = subprocess.Popen(
-                [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                 "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-                 "--PasswordIdentityProvider.hashed_password=", "--ServerApp.disable_check_xsrf=True",
-                 f"--ServerApp.root_dir={root}", "--LabApp.news_url=None"] + (["--allow-root"] if _is_root() else []),
-                cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    str(VENV_BIN / "jupyter"),
+                    "lab",
+                    "--no-browser",
+                    "--ip=127.0.0.1",
+                    f"--port={port}",
+                    "--ServerApp.port_retries=0",
+                    "--IdentityProvider.token=",
+                    "--PasswordIdentityProvider.hashed_password=",
+                    "--ServerApp.disable_check_xsrf=True",
+                    f"--ServerApp.root_dir={root}",
+                    "--LabApp.news_url=None",
+                ]
+                + (["--allow-root"] if _is_root() else []),
+                cwd=root,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         _wait_for_server(port, lab, lab_log)
         node = subprocess.Popen(
-            ["node", str(BROWSER_DIR / "explorer.js"), f"http://127.0.0.1:{port}/lab/tree/explore.ipynb",
-             str(SCREENSHOT), str(tmp_path / "chromium-profile")],
-            cwd=BROWSER_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
+            [
+                "node",
+                str(BROWSER_DIR / "explorer.js"),
+                f"http://127.0.0.1:{port}/lab/tree/explore.ipynb",
+                str(SCREENSHOT),
+                str(tmp_path / "chromium-profile"),
+            ],
+            cwd=BROWSER_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         try:
             out, _ = node.communicate(timeout=420)
         except subprocess.TimeoutExpired:
@@ -205,15 +224,17 @@ def test_explorer_runs_in_jupyterlab_and_a_picker_change_updates_the_image_grid(
             pytest.fail(f"the browser script ran past 420 s:\n{out[-4000:]}")
         print(out)
         lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-        assert lines, f"the browser script printed no result:\n{out[-4000:]}\n--- jupyter:\n{lab_log.read_text()[-3000:]}"
-        result = json.loads(lines[-1][len("RESULT "):])
+        assert lines, (
+            f"the browser script printed no result:\n{out[-4000:]}\n--- jupyter:\n{lab_log.read_text()[-3000:]}"
+        )
+        result = json.loads(lines[-1][len("RESULT ") :])
         assert result["ok"], f"{result.get('error')}\n{out[-4000:]}\n--- jupyter:\n{lab_log.read_text()[-3000:]}"
         assert node.returncode == 0
         assert result["before"]["hash"] != result["after"]["hash"]
         assert result["rule"][0] != result["rule"][1]
         assert result["subset"][1] != result["subset"][0]
         assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 50_000, "the screenshot is missing or blank"
-        print(f"browser test: {time.time() - t0:.1f} s after installs; screenshot {SCREENSHOT}")
+        print(f"browser test: {time.time() - t0:.1f} s; screenshot {SCREENSHOT}")
     finally:
         if lab is not None:
             try:  # shut the kernels down through the server first, then stop it

@@ -155,10 +155,11 @@ def test_npz_user_arrays_in_both_key_styles(tmp_path):
         (np.zeros((4, 8)), np.zeros(4, int), r"must be images shaped"),
         (np.zeros((4, 5, 8, 8)), np.zeros(4, int), "1 or 3 channels"),
         (np.zeros((4, 8, 8)), np.zeros(3, int), "3 labels for 4 images"),
+        (np.zeros((0, 8, 8)), np.zeros(0, int), "no images in its 'train' split"),
         (np.zeros((4, 8, 8)), np.array([0, 1, 0.5, 1]), "non-integer"),
         (np.zeros((4, 8, 8)), np.array([0, 1, -1, 1]), "negative label"),
         (np.zeros((4, 8, 8)), np.zeros((4, 3), int), "one integer label per image"),
-        (np.full((4, 8, 8), 300.0), np.zeros(4, int), r"\[0, 1\] or \[0, 255\]"),
+        (np.full((4, 8, 8), 300.0), np.zeros(4, int), r"must lie in \[0, 1\], got \[300, 300\]; pass pixel_scale=255"),
     ],
 )
 def test_bad_user_arrays_get_clear_errors(tmp_path, x, y, match):
@@ -216,13 +217,11 @@ def test_balanced_sample_and_train_val_split():
     assert sorted(np.concatenate([tr, va]).tolist()) == list(range(len(y)))
 
 
-def test_flatten_scales_uint8_and_rejects_bad_floats():
-    X = np.array([[[[0, 255]]]], dtype=np.uint8)
-    assert data.flatten(X).tolist() == [[0.0, 1.0]]
-    with pytest.raises(ValueError, match="non-finite"):
-        data.flatten(np.array([[np.nan, 0.0]]))
-    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        data.flatten(np.array([[2.0, 0.0]]))
+def test_dataset_X_is_float32_in_unit_range():
+    ds = load_dataset("digits", "test")
+    X = ds.X()
+    assert X.dtype == np.float32 and X.shape == (450, 64)
+    assert np.array_equal(X, ds.images.reshape(450, -1).astype(np.float32) / np.float32(255))
 
 
 def test_pixel_stats_match_numpy():
@@ -242,3 +241,104 @@ def test_load_train_test_keeps_a_fixed_balanced_test_sample():
     _, again = data.load_train_test("digits", test_sample=100)
     assert np.array_equal(test.images, again.images)
     assert data.load_train_test("digits")[1].N == 450
+
+
+def test_npz_class_list_is_shared_by_the_splits(tmp_path):
+    """Top class 3 is missing from train but present in test: one K = 4 for both, train refused."""
+    x = np.zeros((8, 4, 4), np.uint8)
+    np.savez(
+        tmp_path / "k.npz",
+        x_train=x[:6],
+        y_train=np.array([0, 1, 2, 0, 1, 2]),
+        x_test=x[:8],
+        y_test=np.array([0, 1, 2, 3, 0, 1, 2, 3]),
+    )
+    name = f"npz:{tmp_path / 'k.npz'}"
+    assert load_dataset(name, "test").K == 4
+    with pytest.raises(ValueError, match=r"train split has no images of class\(es\) \['3'\] \(of 4 classes"):
+        load_dataset(name, "train")
+    # a test split missing a class keeps K (empty classes are only refused in train)
+    np.savez(
+        tmp_path / "t.npz", x_train=x[:8], y_train=np.array([0, 1, 2, 3] * 2), x_test=x[:3], y_test=np.array([0, 1, 2])
+    )
+    name = f"npz:{tmp_path / 't.npz'}"
+    assert load_dataset(name, "train").K == load_dataset(name, "test").K == 4
+    # declared classes count even when no split uses the last one
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=x[:4],
+        y_train=np.array([0, 1, 0, 1]),
+        x_test=x[:2],
+        y_test=np.array([0, 1]),
+        classes=np.array(["a", "b", "c"]),
+    )
+    with pytest.raises(ValueError, match=r"class\(es\) \['c'\]"):
+        load_dataset(f"npz:{tmp_path / 'd.npz'}", "train")
+    assert load_dataset(f"npz:{tmp_path / 'd.npz'}", "test").classes == ["a", "b", "c"]
+
+
+def test_folder_class_list_is_the_union_over_splits(tmp_path, tmp_cache):
+    from PIL import Image
+
+    for split, names in (("train", ["a", "b"]), ("test", ["a", "b", "c"])):
+        for c in names:
+            (tmp_path / split / c).mkdir(parents=True)
+            Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / split / c / "1.png")
+    test = load_dataset(f"folder:{tmp_path}", "test")
+    assert test.classes == ["a", "b", "c"] and test.labels.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"no images of class\(es\) \['c'\]"):
+        load_dataset(f"folder:{tmp_path}", "train")
+
+
+def test_float_pixels_are_never_rescaled_by_guessing(tmp_path):
+    y = np.array([0, 1, 0, 1])
+    x = np.full((4, 2, 2), 0.5)
+    x[0, 0, 0] = 1.0001
+    np.savez(tmp_path / "a.npz", x_train=x, y_train=y)
+    with pytest.raises(ValueError, match=r"float pixels must lie in \[0, 1\], got \[0.5, 1.0001\]"):
+        load_dataset(f"npz:{tmp_path / 'a.npz'}", "train")
+    binary = np.zeros((4, 2, 2))
+    binary[:, 0, 0] = 1.0
+    np.savez(tmp_path / "b.npz", x_train=binary, y_train=y)
+    assert (
+        load_dataset(f"npz:{tmp_path / 'b.npz'}", "train").images[:, 0].reshape(4, -1).tolist() == [[255, 0, 0, 0]] * 4
+    )  # floats are [0, 1] pixels: 1.0 is white
+    levels = np.full((4, 2, 2), 200.0)
+    np.savez(tmp_path / "c.npz", x_train=levels, y_train=y)
+    ds = load_dataset(f"npz:{tmp_path / 'c.npz'}", "train", pixel_scale=255)
+    assert (ds.images == 200).all()
+    assert (load_dataset(f"npz:{tmp_path / 'b.npz'}", "train", pixel_scale=255).images <= 1).all()
+
+
+def test_text_file_named_npz_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.npz").write_text("x_train,y_train\n1,2\n")
+    with pytest.raises(ValueError, match=r"notes.npz is not an .npz archive \(it starts with b'x_tr'") as info:
+        load_dataset(f"npz:{tmp_path / 'notes.npz'}", "train")
+    assert "pickle" not in str(info.value)
+
+
+def test_non_image_file_in_a_folder_is_named(tmp_path, tmp_cache):
+    from PIL import Image
+
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "train/a/1.png")
+    (tmp_path / "train" / "a" / "2.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"train/a/2.png is not a readable image \(UnidentifiedImageError\)"):
+        load_dataset(f"folder:{tmp_path}", "train")
+
+
+def test_data_summary_tables_and_verdict_come_from_the_records():
+    from xfactor_lib import data_stats
+
+    ds = load_dataset("digits", "test")
+    stats = data.pixel_stats(ds).assign(scale="quick")
+    counts = data_stats.class_count_table(stats)
+    assert counts.loc[("digits", "test")].sum() == 450 and counts.shape == (1, 10)
+    row = data_stats.overview(stats).iloc[0]
+    bc = ds.class_counts()
+    assert row["K"] == 10 and row["imbalance"] == pytest.approx(bc.max() / bc.min())
+    text = data_stats.verdict(stats, "Read 1 of 1 cells (stage data). None failed or missing.")
+    assert text.splitlines()[:3] == ["## Verdict", "", "Read 1 of 1 cells (stage data). None failed or missing."]
+    assert f"**digits / test**: 450 images, 10 classes, largest/smallest class {bc.max() / bc.min():.2f}" in text
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['count'\]"):
+        data_stats.overview(stats.drop(columns="count"))

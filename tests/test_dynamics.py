@@ -1,14 +1,13 @@
-"""EVA: the dynamics recorder, EVA scores and ablations, window search, summaries, figures."""
+"""The training-dynamics recorder: what it records, from a training pass or an eval pass."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from xfactor_lib import eva
-from xfactor_lib.eva import Dynamics, DynamicsRecorder
+from xfactor_lib import training
+from xfactor_lib.dynamics import Dynamics, DynamicsRecorder
 
 
 # --------------------------------------------------------------------------- helpers
@@ -113,8 +112,10 @@ def test_recorder_save_and_load_round_trip(shuffled_run, tmp_path):
 def test_recorder_rejects_bad_arguments():
     with pytest.raises(ValueError, match="mode='eval' needs X, y and batch_size"):
         DynamicsRecorder(5, mode="eval")
-    with pytest.raises(ValueError, match="dtype must be one of"):
+    with pytest.raises(ValueError, match="unknown dtype 'float64'"):
         DynamicsRecorder(5, dtype="float64")
+    with pytest.raises(TypeError, match="N .* must be an int"):
+        DynamicsRecorder(5.0)
     with pytest.raises(ValueError, match="nothing recorded yet"):
         DynamicsRecorder(5).dynamics()
     rec = DynamicsRecorder(5)
@@ -154,7 +155,6 @@ def test_eval_mode_scores_every_sample_with_the_model_in_eval_mode():
 
 
 def test_fit_torch_with_recorders_records_every_sample_and_eval_s_matches_the_model():
-    training = pytest.importorskip("xfactor_lib.training")
     rng = np.random.default_rng(2)
     N = 23  # batch 8 -> a partial last batch every epoch
     X = rng.integers(0, 256, size=(N, 1, 2, 2), dtype=np.uint8)
@@ -175,250 +175,10 @@ def test_fit_torch_with_recorders_records_every_sample_and_eval_s_matches_the_mo
     np.testing.assert_allclose(d_eval.probs, p, rtol=1e-5, atol=1e-7)
 
 
-# --------------------------------------------------------------------------- scores
-def test_eva_equals_direct_population_variance_of_both_windows():
-    rng = np.random.default_rng(3)
-    S = rng.random((20, 50))
-    got = eva.eva_scores(S, 5, 30, window=10)
-    want = np.var(S[:, 5:15], axis=1) + np.var(S[:, 30:40], axis=1)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    np.testing.assert_array_equal(eva.var_dual(S, 5, 30, 10), got)
-
-
-def test_released_variant_normalises_each_window_by_its_sum_then_averages():
-    S = np.array([[0.0, 2.0, 1.0, 1.0],
-                  [1.0, 1.0, 0.0, 4.0],
-                  [3.0, 3.0, 3.0, 3.0]])
-    # windows of 2 epochs: variances early [1, 0, 0], late [0, 4, 0]
-    got = eva.eva_scores(S, 0, 2, window=2, variant="released")
-    np.testing.assert_allclose(got, [(1 / 1 + 0 / 4) / 2, (0 / 1 + 4 / 4) / 2, 0.0])
-
-
-def test_flipping_sample_scores_highest_and_constant_sample_scores_zero():
-    T = 20
-    flip = np.where(np.arange(T) % 2 == 0, 0.1, 1.3)
-    constant = np.full(T, 0.7)
-    learned = np.linspace(1.2, 0.05, T)
-    S = np.vstack([constant, flip, learned])
-    scores = eva.eva_scores(S, 0, 10, window=10)
-    assert scores[0] == 0.0
-    assert scores.argmax() == 1
-    assert eva.select_top(scores, 1 / 3).tolist() == [1]
-
-
-def test_single_window_ablations_are_variance_and_mean_of_that_window():
-    rng = np.random.default_rng(4)
-    S = rng.random((6, 30))
-    np.testing.assert_allclose(eva.var_single(S, 10, 10), S[:, 10:20].var(axis=1))
-    np.testing.assert_allclose(eva.exp_single(S, 10, 10), S[:, 10:20].mean(axis=1))
-    np.testing.assert_allclose(eva.exp_dual(S, 0, 20, 10), np.hstack([S[:, 0:10], S[:, 20:30]]).mean(axis=1))
-
-
-def test_windows_that_overlap_or_do_not_fit_are_errors():
-    S = np.zeros((3, 30))
-    with pytest.raises(ValueError, match="overlap or are out of order"):
-        eva.eva_scores(S, 0, 5, window=10)
-    with pytest.raises(ValueError, match="overlap or are out of order"):
-        eva.eva_scores(S, 20, 0, window=10)
-    with pytest.raises(ValueError, match=r"late window \[25, 34\] does not fit in the T=30"):
-        eva.eva_scores(S, 0, 25, window=10)
-    with pytest.raises(ValueError, match="variant must be"):
-        eva.eva_scores(S, 0, 10, window=10, variant="mean")
-
-
-def test_select_top_keeps_ceil_rate_n_with_ties_to_the_lower_index():
-    scores = np.array([1.0, 3.0, 3.0, 0.0, 3.0, 2.0])
-    assert eva.select_top(scores, 0.5).tolist() == [1, 2, 4]
-    assert eva.select_top(scores, 0.3).tolist() == [1, 2]  # ceil(1.8) = 2, ties -> lower index
-    assert eva.select_top(scores, 0.2, keep="lowest").tolist() == [0, 3]
-    assert eva.coreset_size(30, 0.1) == 3 and eva.coreset_size(34561, 0.02) == 692
-    with pytest.raises(ValueError, match="NaN"):
-        eva.select_top(np.array([1.0, np.nan]), 0.5)
-    with pytest.raises(ValueError, match="rate must be a fraction in"):
-        eva.select_top(scores, 1.5)
-
-
-# --------------------------------------------------------------------------- window search
-def test_window_grid_lists_non_overlapping_pairs_on_the_step_grid():
-    assert eva.window_grid(40, 10, 10) == [(0, 10), (0, 20), (0, 30), (10, 20), (10, 30), (20, 30)]
-    assert eva.window_grid(25, 10, 5) == [(0, 10), (0, 15), (5, 15)]
-    assert len(eva.window_grid(200, 10, 10)) == 190
-
-
-def test_window_search_evaluates_every_combination_on_its_coreset_and_reports_the_best():
-    rng = np.random.default_rng(5)
-    S = rng.random((30, 40))
-    calls = []
-
-    def evaluate(indices, early, late):
-        calls.append((early, late, indices.tolist()))
-        return 1.0 if (early, late) == (10, 20) else 0.5 if late is None else 0.0
-
-    frame = eva.window_search(S, evaluate, rate=0.1, window=10, step=10)
-    assert list(frame.columns) == ["early_start", "late_start", "score"]
-    assert list(zip(frame.early_start, frame.late_start)) == eva.window_grid(40, 10, 10)
-    assert frame.attrs["best"] == (10, 20) == eva.best_window(frame)
-    e, l, idx = calls[3]
-    assert (e, l) == (10, 20)
-    assert idx == eva.select_top(eva.eva_scores(S, 10, 20, 10), 0.1).tolist() and len(idx) == 3
-
-    single = eva.window_search(S, evaluate, rate=0.1, T=30, single=True)
-    assert single.late_start.isna().sum() == 3 and len(single) == 6
-    assert single.early_start.tolist()[:3] == [0, 10, 20] and eva.best_window(single) == (10, 20)
-    e, l, idx = calls[len(frame) + 1]
-    assert (e, l) == (10, None) and idx == eva.select_top(S[:, 10:20].var(axis=1), 0.1).tolist()
-
-
-def test_window_search_rejects_a_too_short_run():
-    with pytest.raises(ValueError, match="no window combination fits"):
-        eva.window_search(np.zeros((4, 15)), lambda i, e, l: 0.0, rate=0.5)
-
-
-# --------------------------------------------------------------------------- summaries
-def _records() -> pd.DataFrame:
-    rows = []
-    accs = {("random", 0.1): [0.80, 0.82, 0.84], ("eva", 0.1): [0.90, 0.91, 0.92],
-            ("random", 0.2): [0.85, 0.86, 0.87], ("eva", 0.2): [0.93, 0.95, 0.97],
-            ("full", 1.0): [0.99, 0.98, 0.97]}
-    for (method, rate), vals in accs.items():
-        for seed, acc in enumerate(vals):
-            rows.append(dict(method=method, rate=rate, seed=seed, arch="resnet18", acc=acc, bacc=acc - 0.01))
-    return pd.DataFrame(rows)
-
-
-def test_coreset_summary_gives_mean_and_sample_sd_per_method_and_rate():
-    out = eva.coreset_summary(_records())
-    assert list(out.columns) == ["arch", "method", "rate", "mean", "sd", "n"]
-    row = out[(out.method == "eva") & (out.rate == 0.2)].iloc[0]
-    assert row["mean"] == pytest.approx(0.95) and row["sd"] == pytest.approx(0.02) and row["n"] == 3
-    full = out[out.method == "full"].iloc[0]
-    assert full["rate"] == 1.0 and full["mean"] == pytest.approx(0.98)
-    with pytest.raises(ValueError, match="records lack columns"):
-        eva.coreset_summary(_records().drop(columns="acc"))
-
-
-def test_window_summary_averages_seeds_per_combination():
-    wr = pd.DataFrame({"early_start": [0, 0, 0, 10], "late_start": [20, 20, None, 20],
-                       "score": [0.5, 0.7, 0.4, 0.9], "seed": [0, 1, 0, 0]})
-    out = eva.window_summary(wr)
-    assert out["early_start"].tolist() == [0, 0, 10]
-    assert out["late_start"].isna().tolist() == [False, True, False] and out["late_start"].iloc[0] == 20
-    assert out["mean"].tolist() == pytest.approx([0.6, 0.4, 0.9]) and out["n"].tolist() == [2, 1, 1]
-
-
-# --------------------------------------------------------------------------- figures
-def test_coreset_table_formats_mean_and_sd_in_percent_per_method_and_rate():
-    from xfactor_lib.plots import study_e
-
-    table = study_e.coreset_table(_records())
-    assert list(table.columns) == ["10%", "20%"]
-    assert list(table.index) == ["Full dataset", "Random", "EVA"]
-    assert table.loc["EVA", "20%"] == "95.00 ± 2.00"
-    assert table.loc["Random", "10%"] == "82.00 ± 2.00"
-    assert table.loc["Full dataset"].tolist() == ["98.00 ± 1.00"] * 2
-
-
-def test_accuracy_vs_rate_draws_one_errorbar_line_per_method_and_the_full_reference():
-    from xfactor_lib.plots import study_e
-
-    fig = study_e.accuracy_vs_rate(_records())
-    (ax,) = fig.axes
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["Full dataset", "Random", "EVA"]
-    eva_line = [c for c in ax.containers if c.get_label() == "EVA"][0]
-    np.testing.assert_allclose(eva_line.lines[0].get_ydata(), [91.0, 95.0])
-    full = [line for line in ax.get_lines() if line.get_label() == "Full dataset"][0]
-    assert full.get_ydata()[0] == pytest.approx(98.0)
-    with pytest.raises(ValueError, match="not in records"):
-        study_e.accuracy_vs_rate(_records(), methods=["ccs"])
-
-
-def test_ablation_plot_has_the_four_paper_panels_with_eva_reference():
-    from xfactor_lib.plots import study_e
-
-    rows = []
-    for i, m in enumerate(["var_s", "exp_s", "var_d", "exp_d", "eva"]):
-        for rate in (0.02, 0.1):
-            for seed in range(2):
-                rows.append(dict(method=m, rate=rate, seed=seed, acc=0.5 + 0.1 * i + rate + 0.01 * seed))
-    fig = study_e.ablation_plot(pd.DataFrame(rows))
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["(a) EXP-S vs VAR-S", "(b) EXP-D vs VAR-D", "(c) VAR-S vs VAR-D", "(d) EXP-S vs EXP-D"]
-    assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["VAR-S", "VAR-D", "EVA"]
-    var_d = [c for c in fig.axes[2].containers if c.get_label() == "VAR-D"][0]
-    np.testing.assert_allclose(var_d.lines[0].get_ydata(), [100 * (0.7 + 0.02 + 0.005), 100 * (0.7 + 0.1 + 0.005)])
-    with pytest.raises(ValueError, match="none of the ablation methods"):
-        study_e.ablation_plot(_records())
-
-
-def test_window_curves_lines_per_combination_across_rates_and_heatmap_for_one_rate():
-    from xfactor_lib.plots import study_e
-
-    rows = [dict(rate=r, early_start=e, late_start=l, score=r + e / 100 + (l or 0) / 1000)
-            for r in (0.02, 0.1) for e, l in [(0, None), (0, 20), (10, 20)]]
-    fig = study_e.window_curves(pd.DataFrame(rows))
-    ax = fig.axes[0]
-    assert [line.get_label() for line in ax.get_lines()] == ["[0,9]", "[0,9]+[20,29]", "[10,19]+[20,29]"]
-    np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [0.02 + 0.1 + 0.02, 0.1 + 0.1 + 0.02])
-
-    one = pd.DataFrame([r for r in rows if r["rate"] == 0.1])
-    fig = study_e.window_curves(one)
-    grid = fig.axes[0].get_images()[0].get_array()
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["single", "20"]
-    np.testing.assert_allclose(np.ma.filled(grid, np.nan), [[0.1, 0.12], [np.nan, 0.22]])
-
-
-def _multi_records() -> pd.DataFrame:
-    """Two datasets x two archs, methods eva / var_s / random, one rate, two seeds."""
-    rows = []
-    for d_i, dataset in enumerate(["organamnist", "organsmnist"]):
-        for a_i, arch in enumerate(["mobilenet_v2", "resnet18"]):
-            for m_i, method in enumerate(["random", "var_s", "eva"]):
-                for seed in range(2):
-                    rows.append(dict(dataset=dataset, arch=arch, method=method, rate=0.1, seed=seed,
-                                     acc=0.5 + 0.1 * d_i + 0.01 * a_i + 0.001 * m_i + 0.0002 * seed))
-    return pd.DataFrame(rows)
-
-
-def test_paper_scale_records_give_one_panel_per_dataset_and_arch():
-    from xfactor_lib.plots import study_e
-
-    fig = study_e.accuracy_vs_rate(_multi_records())
-    assert [ax.get_title() for ax in fig.axes] == ["organamnist / mobilenet_v2", "organamnist / resnet18",
-                                                   "organsmnist / mobilenet_v2", "organsmnist / resnet18"]
-    eva_line = [c for c in fig.axes[3].containers if c.get_label() == "EVA"][0]
-    np.testing.assert_allclose(eva_line.lines[0].get_ydata(), [100 * (0.6 + 0.01 + 0.002 + 0.0001)])
-
-    table = study_e.coreset_table(_multi_records())
-    assert table.index.names == ["dataset", "arch", "method"]
-    assert table.loc[("organsmnist", "resnet18", "EVA"), "10%"] == "61.21 ± 0.01"
-
-
-def test_ablation_plot_draws_resnet18_by_default_with_a_row_per_dataset():
-    from xfactor_lib.plots import study_e
-
-    fig = study_e.ablation_plot(_multi_records())
-    assert fig.get_suptitle() == "ablations, resnet18"
-    assert len(fig.axes) == 8
-    assert fig.axes[4].get_title() == "organsmnist: (a) EXP-S vs VAR-S (no rows for EXP-S)"
-    var_s = [c for c in fig.axes[4].containers if c.get_label() == "VAR-S"][0]
-    np.testing.assert_allclose(var_s.lines[0].get_ydata(), [100 * (0.6 + 0.01 + 0.001 + 0.0001)])
-    fig = study_e.ablation_plot(_multi_records(), arch="mobilenet_v2")
-    assert fig.get_suptitle() == "ablations, mobilenet_v2"
-    with pytest.raises(ValueError, match="no ablation records for arch 'vgg16'"):
-        study_e.ablation_plot(_multi_records(), arch="vgg16")
-
-
-def test_error_score_curves_draw_chosen_samples_from_steady_to_fluctuating_and_the_mean():
-    from xfactor_lib.plots import study_e
-
-    t = np.arange(12)
-    S = np.vstack([np.full(12, 0.5), np.where(t % 2 == 0, 0.1, 1.3), np.linspace(1.0, 0.2, 12)])
-    d = Dynamics(S=S, correct=S < 0.7, margin=-S, probs=np.full((3, 2), 0.5), y=np.zeros(3, int))
-    fig = study_e.error_score_curves(d, n=2, windows=(0, 6, 3))
-    lines = fig.axes[0].get_lines()
-    assert [line.get_label() for line in lines] == ["sample 0", "sample 1", "mean of 3"]
-    np.testing.assert_array_equal(lines[1].get_ydata(), S[1])
-    np.testing.assert_allclose(lines[2].get_ydata(), S.mean(axis=0))
-    lines = study_e.error_score_curves(d, indices=[2]).axes[0].get_lines()
-    assert [line.get_label() for line in lines] == ["sample 2", "mean of 3"]
+def test_dynamics_rejects_mismatched_shapes_and_files_that_are_not_dynamics(tmp_path):
+    S = np.zeros((4, 3))
+    with pytest.raises(ValueError, match="margin must have the shape of S"):
+        Dynamics(S=S, correct=S > 0, margin=np.zeros((4, 2)), probs=np.full((4, 2), 0.5), y=np.zeros(4, int))
+    np.savez(tmp_path / "other.npz", S=S)
+    with pytest.raises(ValueError, match="not a saved Dynamics file"):
+        Dynamics.load(tmp_path / "other.npz")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
+import tomllib
 import yaml
+
 from conftest import REPO
 
 
@@ -20,7 +21,7 @@ def test_environment_yml_lists_every_dependency_of_pyproject():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     listed = set()
     for dep in env["dependencies"]:
-        for spec in (dep["pip"] if isinstance(dep, dict) else [dep]):
+        for spec in dep["pip"] if isinstance(dep, dict) else [dep]:
             listed.add(_name(spec))
     assert wanted <= listed, f"missing from environment.yml: {sorted(wanted - listed)}"
     torch_pins = [d for d in project["dependencies"] if d.startswith(("torch==", "torchvision=="))]

@@ -7,6 +7,7 @@ import ast
 import jupytext
 import nbformat
 import pytest
+
 from conftest import REPO
 
 SOURCES = sorted((REPO / "notebooks").rglob("*.py"))
@@ -23,7 +24,8 @@ def test_ipynb_matches_its_source_and_has_no_outputs(src):
     expected = jupytext.read(src)
     nb = nbformat.read(src.with_suffix(".ipynb"), as_version=4)
     assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in expected.cells], (
-        f"{src.with_suffix('.ipynb').name} is out of date: run `make notebooks`")
+        f"{src.with_suffix('.ipynb').name} is out of date: run `make notebooks`"
+    )
     for c in nb.cells:
         if c.cell_type == "code":
             assert c.outputs == [] and c.execution_count is None

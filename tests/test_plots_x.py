@@ -9,17 +9,24 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-import synthetic
+from xfactor_lib import agreement, plots, stats
 
-from xfactor_lib import plots, stats
+import synthetic
 
 MODELS = ("rf", "svc", "resnet18")
 
 
-def make_records(*, n_random=6, n_selected=4, sizes=(10, 30), models=MODELS, K=3, seed=0):
+def make_records(*, n_random=6, n_selected=4, ns=(10, 30), models=MODELS, K=3, seed=0):
     """Small study-X records (see ``tests/synthetic.py``) with two selection rules."""
-    return synthetic.make_records(n_random=n_random, n_selected=n_selected, sizes=sizes, models=models, K=K,
-                                  seed=seed, strategies=("own_mean", "own_mean", "uniqueness", "uniqueness"))
+    return synthetic.make_records(
+        n_random=n_random,
+        n_selected=n_selected,
+        ns=ns,
+        models=models,
+        K=K,
+        seed=seed,
+        strategies=("own_mean", "own_mean", "uniqueness", "uniqueness"),
+    )
 
 
 def points(ax):
@@ -45,7 +52,8 @@ def test_error_vs_size_draws_a_line_per_model_and_a_point_per_row_on_log_axes():
         assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     rf = fig.axes[0].lines[0]
     means = records[(records["kind"] == "random") & (records["model"] == "rf")]
-    np.testing.assert_allclose(rf.get_ydata(), means.groupby("size")["error"].mean().to_numpy())
+    np.testing.assert_allclose(rf.get_xdata(), [10, 30])
+    np.testing.assert_allclose(rf.get_ydata(), means.groupby("n")["error"].mean().to_numpy())
 
 
 def test_zscore_cdfs_draw_ecdfs_by_size_by_model_and_selected_with_the_normal():
@@ -82,17 +90,19 @@ def test_zscore_scatter_rejects_unknown_models():
 
 def test_overlap_heatmaps_show_subset_overlap_per_size():
     rng = np.random.default_rng(0)
-    manifest = pd.DataFrame({
-        "subset_id": [f"s{i}" for i in range(6)],
-        "size": [4, 4, 4, 9, 9, 9],
-        "indices": [np.sort(rng.choice(20, 4 if i < 3 else 9, replace=False)) for i in range(6)],
-    })
+    manifest = pd.DataFrame(
+        {
+            "subset_id": [f"s{i}" for i in range(6)],
+            "n": [4, 4, 4, 9, 9, 9],
+            "indices": [np.sort(rng.choice(20, 4 if i < 3 else 9, replace=False)) for i in range(6)],
+        }
+    )
     fig = plots.overlap_heatmaps(manifest, vmax=50)
     heat = images(fig)
     assert len(heat) == 2 and len(fig.axes) == 4  # two heatmaps, two colour bars
-    for ax, size in zip(heat, (4, 9)):
+    for ax, n in zip(heat, (4, 9)):
         image = ax.get_images()[0]
-        np.testing.assert_allclose(image.get_array(), stats.subset_overlap(manifest, size=size))
+        np.testing.assert_allclose(image.get_array(), stats.subset_overlap(manifest, n=n))
         assert image.get_clim() == (0, 50)
 
 
@@ -102,7 +112,7 @@ def test_r2_heatmaps_show_r2_matrix_with_annotations():
     heat = images(fig)
     assert len(heat) == 3 and len(fig.axes) == 4  # all / selected / random + colour bar
     for ax, kind in zip(heat, ("all", "selected", "random")):
-        r2 = stats.r2_matrix(records, kind=kind, n_boot=0)["r2"].to_numpy()
+        r2 = agreement.r2_matrix(records, kind=kind, n_boot=0)["r2"].to_numpy()
         np.testing.assert_allclose(ax.get_images()[0].get_array().ravel(), r2)
         assert len(ax.texts) == len(MODELS) ** 2
 
@@ -112,7 +122,15 @@ def test_class_spearman_heatmaps_show_one_matrix_per_class():
     fig = plots.class_spearman_heatmaps(records, ncols=2)
     heat = images(fig)
     assert len(heat) == 3 and len(fig.axes) == 4  # the 4th grid cell removed; + colour bar
-    rho = stats.class_spearman(records)
+    rho = agreement.class_spearman(records)
     for ax, k in zip(heat, range(3)):
         np.testing.assert_allclose(ax.get_images()[0].get_array(), rho[k].to_numpy())
         assert ax.get_title() == f"class {k}"
+
+
+def test_class_spearman_heatmaps_can_pool_over_sizes():
+    records = make_records(K=2)
+    fig = plots.class_spearman_heatmaps(records, within=())
+    pooled = agreement.class_spearman(records, within=())[1]
+    np.testing.assert_allclose(images(fig)[1].get_images()[0].get_array(), pooled.to_numpy())
+    assert "pooled" in fig._suptitle.get_text()

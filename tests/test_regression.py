@@ -10,7 +10,7 @@ import pytest
 import statsmodels.api as sm
 
 from xfactor_lib import regression as rg
-from xfactor_lib.lcr import FEATURE_NAMES
+from xfactor_lib.diversity import FEATURE_NAMES
 
 
 def table(seed=0, n=120, features=("f1", "f2", "f3", "f4", "f5"), datasets=3):
@@ -97,15 +97,17 @@ def test_duplicate_features_fall_back_to_statsmodels_with_the_reduced_rank():
     assert row["adj_r2"] == pytest.approx(adj, abs=1e-12)
 
 
-def test_default_groups_of_the_27_features():
-    assert rg.FEATURE_GROUPS["all alphas"] == (
-        "A_0", "A_1", "A_inf", "alpha_min_0", "alpha_min_1", "alpha_max_0", "alpha_max_1", "alpha_max_inf")
-    assert rg.FEATURE_GROUPS["all rhos"] == (
-        "R_0", "R_1", "R_inf", "rho_min_0", "rho_min_1", "rho_max_0", "rho_max_1", "rho_max_inf")
-    assert rg.FEATURE_GROUPS["all gammas"] == (
-        "G_0", "G_1", "G_inf", "gamma_min_0", "gamma_min_1", "gamma_max_0", "gamma_max_1", "gamma_max_inf")
-    assert rg.FEATURE_GROUPS["class balances"] == ("CB_1", "CB_inf")
-    assert rg.FEATURE_GROUPS["all 27"] == FEATURE_NAMES
+def test_default_groups_partition_the_27_features_by_family():
+    families = {"all alphas": ("A", "alpha"), "all rhos": ("R", "rho"), "all gammas": ("G", "gamma")}
+    seen = set()
+    for group, heads in families.items():
+        members = rg.FEATURE_GROUPS[group]
+        assert len(members) == 8 and all(f.split("_")[0] in heads for f in members)
+        assert not seen & set(members)
+        seen |= set(members)
+    assert seen | set(rg.FEATURE_GROUPS["class balances"]) | {"size"} == set(FEATURE_NAMES)
+    assert set(rg.FEATURE_GROUPS["size + class balances"]) == {"size"} | set(rg.FEATURE_GROUPS["class balances"])
+    assert set(rg.FEATURE_GROUPS["all 27"]) == set(FEATURE_NAMES) and len(FEATURE_NAMES) == 27
 
 
 def test_all_27_features_give_2925_triples_and_the_default_groups():
@@ -141,9 +143,9 @@ def test_non_positive_or_missing_feature_values_raise(value):
 
 def test_bad_arguments_raise_clear_errors():
     df = table(seed=8)
-    with pytest.raises(ValueError, match="not columns"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\)"):
         rg.fit_all_subsets(df, features=["f1", "nope"])
-    with pytest.raises(ValueError, match="not columns"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\)"):
         rg.fit_all_subsets(df, target="auc", features=["f1"])
     bad = df.copy()
     bad.loc[0, "bacc"] = np.nan
@@ -160,8 +162,9 @@ def test_bad_arguments_raise_clear_errors():
 
 def test_fit_targets_skips_an_undefined_target_and_top_tables_is_tidy():
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"a": rng.uniform(1, 2, 30), "b": rng.uniform(1, 2, 30), "pixels": 784, "channels": 1,
-                       "classes": 10})
+    df = pd.DataFrame(
+        {"a": rng.uniform(1, 2, 30), "b": rng.uniform(1, 2, 30), "pixels": 784, "channels": 1, "classes": 10}
+    )
     df["bacc"] = 0.5 * np.log(df["a"]) + 0.01 * rng.normal(size=30)
     df["auc_macro"] = np.nan
     with pytest.warns(UserWarning, match="'auc_macro' is missing on 30 row"):

@@ -11,9 +11,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
 
-from xfactor_lib import lcr, stats, sweep
+from xfactor_lib import diversity, stats, sweep
+
+from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +22,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    report = sweep.run_sweep(REPO / "configs" / "default.yaml", scale="smoke", runs_root=root, name="smoke",
-                             workers=2, quiet=True)
+    report = sweep.run_sweep(
+        REPO / "configs" / "default.yaml", scale="smoke", runs_root=root, name="smoke", workers=2, quiet=True
+    )
     failed = report[report["status"] == "failed"]
     assert failed.empty, failed[["cell_id", "error"]].to_string()
     return root / "smoke"
@@ -32,12 +34,17 @@ def _images_in(html: str) -> int:
     return len(re.findall(r'<img [^>]*src="data:image/png', html))
 
 
-@pytest.mark.parametrize("name, min_figures", [("01_data_summary", 0), ("10_study_x", 6), ("20_study_a", 4),
-                                               ("30_study_e", 3)])
+@pytest.mark.parametrize(
+    "name, min_figures", [("01_data_summary", 0), ("10_study_x", 6), ("20_study_a", 4), ("30_study_e", 3)]
+)
 def test_every_summary_renders_with_its_figures(smoke_run, name, min_figures):
     html = (smoke_run / "summaries" / f"{name}.html").read_text()
     assert _images_in(html) >= min_figures
-    assert "Traceback" not in html
+    assert "Traceback" not in html and "Warning" not in html
+    # every summary opens with its verdict, computed from the records, before any figure
+    verdict = html.find(">Verdict<")
+    assert verdict != -1 and (min_figures == 0 or verdict < html.find("<img "))
+    assert re.search(r"Read \d+ of \d+ cells", html), "the summary says what it stands on"
     assert not (smoke_run / "summaries" / "failed.json").exists()
 
 
@@ -45,24 +52,34 @@ def test_study_x_records_hold_every_rule_and_z_scores(smoke_run):
     man = sweep.collect(smoke_run, "x_subsets")
     rec = sweep.collect(smoke_run, "x_train")
     sel = man[man["kind"] == "selected"]
-    assert set(zip(sel["strategy"], sel["direction"])) == {(s, d) for s in
-                                                          ("uniqueness", "global_mean", "other_mean", "own_mean")
-                                                          for d in "+-"}
-    assert set(rec["model"]) == {"gnb", "rf", "mlp-1"} and set(rec["size"]) == {5, 8}
+    assert set(zip(sel["strategy"], sel["direction"])) == {
+        (s, d) for s in ("uniqueness", "global_mean", "other_mean", "own_mean") for d in "+-"
+    }
+    assert set(rec["model"]) == {"gnb", "rf", "mlp-1"} and set(rec["n"]) == {5, 8}
+    assert (rec["size"] == rec["n"] * 10).all()  # study X: n images per class, size images in all
     assert len(rec) == 3 * len(man)
     z = stats.zscores(rec)
     random_z = z[rec["kind"] == "random"]
-    means = random_z.groupby([rec["size"], rec["model"]]).mean()
+    means = random_z.groupby([rec["n"], rec["model"]]).mean()
     assert np.allclose(means, 0, atol=1e-12)
     headline = pd.read_csv(smoke_run / "summaries" / "10_study_x_headline.csv")
     assert {"quantity", "value"} <= set(headline.columns) and len(headline) > 3
 
 
 def test_same_seed_gives_the_same_manifests_and_sklearn_records(smoke_run, tmp_path):
-    sweep.run_sweep(REPO / "configs" / "study_x.yaml", scale="smoke", runs_root=tmp_path, name="again",
-                    quiet=True, summaries=False, workers=2)
-    a_man, b_man = (sweep.collect(d, "x_subsets").sort_values("subset_id").reset_index(drop=True)
-                    for d in (smoke_run, tmp_path / "again"))
+    sweep.run_sweep(
+        REPO / "configs" / "study_x.yaml",
+        scale="smoke",
+        runs_root=tmp_path,
+        name="again",
+        quiet=True,
+        summaries=False,
+        workers=2,
+    )
+    a_man, b_man = (
+        sweep.collect(d, "x_subsets").sort_values("subset_id").reset_index(drop=True)
+        for d in (smoke_run, tmp_path / "again")
+    )
     assert a_man["subset_id"].tolist() == b_man["subset_id"].tolist()
     assert all(np.array_equal(x, y) for x, y in zip(a_man["indices"], b_man["indices"]))
     cols = ["subset_id", "model", "error", "bacc", "acc_class_0", "acc_class_9"]
@@ -75,14 +92,14 @@ def test_study_a_records_carry_performance_and_all_features(smoke_run):
     rec = sweep.collect(smoke_run, "a_train")
     man = sweep.collect(smoke_run, "a_subsets")
     assert len(rec) == len(man)
-    assert set(lcr.FEATURE_NAMES) <= set(rec.columns) and {"pixels", "channels", "classes"} <= set(rec.columns)
+    assert set(diversity.FEATURE_NAMES) <= set(rec.columns) and {"pixels", "channels", "classes"} <= set(rec.columns)
     assert (rec["size"] == rec["n_train"]).all()  # study A: size is the total image count, a feature too
     row = man.iloc[0]
     from xfactor_lib.data import load_dataset
 
     ds = load_dataset("digits", "train")
     idx = np.asarray(row["indices"])
-    expect = lcr.features(ds.images[idx], ds.labels[idx])
+    expect = diversity.features(ds.images[idx], ds.labels[idx])
     got = rec.set_index("subset_id").loc[row["subset_id"]]
     assert all(got[k] == pytest.approx(v, rel=1e-9) for k, v in expect.items())
 

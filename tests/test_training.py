@@ -1,4 +1,4 @@
-"""Models and the training protocol."""
+"""The training protocol: schedules, stop rule, step budgets, metrics, fit_subsets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from xfactor_lib import models, training
+from xfactor_lib import training
 from xfactor_lib.data import load_dataset
 from xfactor_lib.training import TrainConfig, classification_metrics, fit_model
 
@@ -30,36 +30,16 @@ def test_bad_configs_are_rejected():
         TrainConfig(min_epochs=10, max_epochs=5)
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig.from_dict({"epochs": 3})
-
-
-@pytest.mark.parametrize("name, layers", [("mlp-1", 2), ("mlp-3", 4), ("mlp-5", 6)])
-def test_mlp_depth_and_width(name, layers):
-    net, info = models.make_model(name, C=1, H=8, W=8, K=10, width=32)
-    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
-    assert len(linears) == layers
-    assert linears[0].in_features == 64 and linears[-1].out_features == 10
-    assert all(m.out_features == 32 for m in linears[:-1])
-    assert info["params"] == sum(p.numel() for p in net.parameters())
-
-
-@pytest.mark.parametrize("name", ["resnet18", "resnet34", "mobilenet_v2", "vgg16"])
-def test_torchvision_nets_take_C_channels_and_give_K_classes(name):
-    net, info = models.make_model(name, C=1, H=28, W=28, K=7, pretrained=False)
-    out = net.eval()(torch.zeros(2, 1, 28, 28))
-    assert out.shape == (2, 7) and info["pretrained"] is False
-
-
-def test_missing_imagenet_weights_fall_back_to_random_init_and_say_so(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    _, info = models.make_model("resnet18", C=3, H=32, W=32, K=4, pretrained="auto")
-    assert info["pretrained"] is False
-    with pytest.raises(FileNotFoundError, match="not in the local torch cache"):
-        models.make_model("resnet18", C=3, H=32, W=32, K=4, pretrained=True)
-
-
-def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown model 'resnet9'.*mlp-3"):
-        models.make_model("resnet9", C=1, H=8, W=8, K=10)
+    with pytest.raises(ValueError, match="unknown optimizer 'sdg'.*did you mean 'sgd'"):
+        TrainConfig(optimizer="sdg")
+    with pytest.raises(ValueError, match="momentum and nesterov apply to optimizer='sgd' only"):
+        TrainConfig(momentum=0.9)
+    with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
+        TrainConfig(optimizer="sgd", nesterov=True)
+    with pytest.raises(ValueError, match="cosine' anneals one peak learning rate"):
+        TrainConfig(schedule="cosine")
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        TrainConfig(steps=-1)
 
 
 def test_stop_rule_waits_for_min_epochs_then_stops_at_target(digits):
@@ -133,16 +113,14 @@ def test_training_input_errors_are_clear(digits):
     tr, _ = digits
     with pytest.raises(ValueError, match="images \\(N, C, H, W\\)"):
         fit_model("mlp-1", tr.images.reshape(len(tr.images), -1), tr.labels, K=10)
-    with pytest.raises(ValueError, match="one label per image"):
+    with pytest.raises(ValueError, match="y has 1346 labels but there are 1347 images"):
         fit_model("mlp-1", tr.images, tr.labels[:-1], K=10)
-    with pytest.raises(ValueError, match="out of range for K=5"):
+    with pytest.raises(ValueError, match="out of range for K = 5"):
         fit_model("gnb", tr.images, tr.labels, K=5)
-
-
-def test_pretrained_accepts_notebook_strings():
-    assert [models.parse_pretrained(v) for v in ("auto", "TRUE", "false", True)] == ["auto", True, False, True]
-    with pytest.raises(ValueError, match="pretrained must be"):
-        models.parse_pretrained("maybe")
+    with pytest.raises(TypeError, match="integer class labels"):
+        fit_model("gnb", tr.images, tr.labels.astype(float), K=10)
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        fit_model("gnb", tr.images.astype(np.float32), tr.labels, K=10)
 
 
 def test_conv_net_training_is_reproducible_for_a_thread_count(digits):
@@ -151,10 +129,95 @@ def test_conv_net_training_is_reproducible_for_a_thread_count(digits):
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        runs = [training.evaluate(fit_model("cnn", tr.images[:200], tr.labels[:200], K=10, config=cfg, seed=4,
-                                            device="cpu")[0], te.images, te.labels, K=10, device="cpu")
-                for _ in range(2)]
+        runs = [
+            training.evaluate(
+                fit_model("cnn", tr.images[:200], tr.labels[:200], K=10, config=cfg, seed=4, device="cpu")[0],
+                te.images,
+                te.labels,
+                K=10,
+                device="cpu",
+            )
+            for _ in range(2)
+        ]
         assert training.cpu_threads() == 1
     finally:
         torch.set_num_threads(threads)
     assert runs[0] == runs[1]
+
+
+SGD_COSINE = dict(
+    optimizer="sgd",
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=5e-4,
+    lr_schedule=((1, 0.1),),
+    schedule="cosine",
+    batch_size=256,
+)
+
+
+def test_cosine_schedule_anneals_the_peak_lr_to_zero_over_the_step_budget():
+    cfg = TrainConfig(**SGD_COSINE, steps=100)
+    lrs = [cfg.lr_at_step(s, epoch=1, total=100) for s in (0, 50, 99)]
+    assert lrs == pytest.approx([0.1, 0.05, 0.1 * 0.5 * (1 + np.cos(np.pi * 0.99))])
+    assert cfg.total_steps(5000) == 100
+    assert TrainConfig(**{**SGD_COSINE, "min_epochs": 3, "max_epochs": 3}).total_steps(600) == 9
+    rec = cfg.record()
+    assert (
+        rec["optimizer"],
+        rec["momentum"],
+        rec["nesterov"],
+        rec["weight_decay"],
+        rec["schedule"],
+        rec["steps"],
+        rec["lr"],
+        rec["lr_schedule"],
+    ) == ("sgd", 0.9, True, 5e-4, "cosine", 100, 0.1, "1:0.1")
+    assert TrainConfig().record()["lr_schedule"] == "1:0.001 2:0.0001 300:1e-05"
+
+
+def test_a_step_budget_trains_exactly_that_many_steps_whatever_the_data_size(digits):
+    tr, _ = digits
+    cfg = TrainConfig(**{**SGD_COSINE, "batch_size": 32}, steps=20)
+    small = fit_model("mlp-1", tr.images[:40], tr.labels[:40], K=10, config=cfg, width=16, device="cpu")[1]
+    big = fit_model("mlp-1", tr.images[:500], tr.labels[:500], K=10, config=cfg, width=16, device="cpu")[1]
+    assert small["steps"] == big["steps"] == 20
+    assert small["epochs"] == 10 and big["epochs"] == 2  # 2 batches of 40 per epoch; 16 of 500, the last partial
+    assert big["history"][-1]["steps"] == 20 and big["history"][0]["steps"] == 16
+    assert big["history"][-1]["lr"] == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 19 / 20)))
+
+
+def test_sgd_nesterov_recipe_learns_digits(digits):
+    tr, te = digits
+    cfg = TrainConfig(**{**SGD_COSINE, "batch_size": 64}, steps=150)
+    m, info = fit_model("mlp-1", tr.images, tr.labels, K=10, config=cfg, width=64, device="cpu", seed=0)
+    assert training.evaluate(m, te.images, te.labels, K=10, device="cpu")["acc"] > 0.85
+
+
+def test_fit_subsets_records_one_row_per_subset_with_its_metrics_and_protocol(digits):
+    import pandas as pd
+
+    tr, te = digits
+    manifest = pd.DataFrame(
+        {
+            "subset_id": ["a", "b"],
+            "dataset": "digits",
+            "n": [5, 20],
+            "seed": 0,
+            "indices": [np.flatnonzero(tr.labels < 10)[:50], np.arange(200)],
+        }
+    )
+    recs = training.fit_subsets(manifest, tr, te, model="gnb", quiet=True, extra={"scale": "smoke"})
+    assert recs["subset_id"].tolist() == ["a", "b"] and recs["n_train"].tolist() == [50, 200]
+    assert (recs["scale"] == "smoke").all() and (recs["n_test"] == te.N).all() and (recs["model"] == "gnb").all()
+    want = training.evaluate(fit_model("gnb", tr.images[:200], tr.labels[:200], K=10)[0], te.images, te.labels, K=10)
+    assert recs.loc[1, "acc"] == want["acc"] and recs.loc[1, "bacc"] == want["bacc"]
+    assert "optimizer" not in recs.columns  # no neural-net protocol for a scikit-learn model
+    cfg = TrainConfig(min_epochs=1, max_epochs=1)
+    nets = training.fit_subsets(
+        manifest.iloc[:1], tr, te, model="mlp-1", config=cfg, quiet=True, width=8, test_indices=np.arange(100)
+    )
+    assert (nets["optimizer"] == "adam").all() and nets["max_epochs"].tolist() == [1]
+    assert nets["steps_run"].tolist() == [1] and nets["n_test"].tolist() == [100]
+    with pytest.raises(ValueError, match="manifest is empty"):
+        training.fit_subsets(manifest.iloc[:0], tr, te, model="gnb")

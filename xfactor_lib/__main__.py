@@ -1,4 +1,9 @@
-"""Command line: ``python -m xfactor_lib sweep CONFIG ...`` and ``... status RUN_DIR``."""
+"""Command line: ``python -m xfactor_lib sweep CONFIG ...`` and ``... status RUN_DIR``.
+
+Exit status: 0 when every cell is done and every summary rendered; 1 when a cell or a
+summary failed (one line each says why); 2 when the config is invalid or another sweep
+holds the run directory (nothing ran).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xfactor_lib", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m xfactor_lib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-
     sw = sub.add_parser("sweep", help="run (or resume) a sweep and render its summaries")
     sw.add_argument("config", help="sweep config (YAML), e.g. configs/default.yaml")
     sw.add_argument("--scale", default="quick", choices=["smoke", "quick", "paper"])
@@ -21,44 +27,68 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--stage", action="append", default=None, help="only this stage (repeatable)")
     sw.add_argument("--no-summaries", action="store_true", help="skip rendering the summary notebooks")
     sw.add_argument("--quiet", action="store_true", help="no progress bars")
-
+    sw.add_argument("--wait", action="store_true", help="if another sweep holds the run directory, wait for it")
     st = sub.add_parser("status", help="done / failed / pending cells of a run directory")
     st.add_argument("run_dir")
     st.add_argument("--all", action="store_true", help="list every cell, not just the failed and pending ones")
+    return parser
 
-    args = parser.parse_args(argv)
-    from . import sweep
 
-    if args.command == "sweep":
-        try:
-            report = sweep.run_sweep(args.config, scale=args.scale, runs_root=args.runs_root, name=args.name,
-                                     workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
-                                     summaries=not args.no_summaries, stages=args.stage)
-        except sweep.SweepConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+def _sweep(args: argparse.Namespace) -> int:
+    from . import records, sweep
+
+    try:
         cfg = sweep.load_config(args.config, scale=args.scale)
-        run_dir = Path(args.runs_root) / (args.name or cfg.name)
-        ran = report[~report["skipped"].astype(bool)]
-        failed = report[report["status"] == "failed"]
-        print(f"{len(ran)} cell(s) ran, {int(report['skipped'].astype(bool).sum())} already done, "
-              f"{len(failed)} failed -> {run_dir}")
-        for _, row in failed.iterrows():
-            print(f"  FAILED {row['cell_id']}: {row['error']}")
-        summaries = sorted((run_dir / sweep.SUMMARIES).glob("*.html"))
-        for p in summaries:
-            print(f"summary: {p}")
-        broken = run_dir / sweep.SUMMARIES / "failed.json"
-        return 1 if len(failed) or broken.exists() else 0
+        report = sweep.run_sweep(
+            cfg,
+            runs_root=args.runs_root,
+            name=args.name,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            quiet=args.quiet,
+            summaries=not args.no_summaries,
+            stages=args.stage,
+            wait=args.wait,
+        )
+    except (sweep.SweepConfigError, sweep.SweepLockedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.runs_root) / (args.name or cfg.name)
+    skipped = report["skipped"].astype(bool)
+    failed = report[report["status"] == "failed"]
+    print(f"{int((~skipped).sum())} cell(s) ran, {int(skipped.sum())} already done, {len(failed)} failed -> {run_dir}")
+    for row in report[report["redo"].notna()].itertuples():
+        print(f"  redone {row.cell_id}: {row.redo}")
+    for row in failed.itertuples():
+        print(f"  FAILED {row.cell_id}: {str(row.error).splitlines()[0]}")
+    broken = records.read_json(run_dir / sweep.SUMMARIES / "failed.json") if not args.no_summaries else {}
+    for nb in cfg.summaries if not args.no_summaries else []:
+        html = run_dir / sweep.SUMMARIES / nb.with_suffix(".html").name
+        if nb.name in broken:
+            print(
+                f"summary FAILED {nb.name}: {broken[nb.name].splitlines()[0]} (notebook: {html.with_suffix('.ipynb')})"
+            )
+        elif html.is_file():
+            print(f"summary: {html}")
+    return 1 if len(failed) or broken else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from . import sweep
 
     status = sweep.sweep_status(args.run_dir)
     counts = status.groupby(["stage", "status"]).size().unstack(fill_value=0)
     print(counts.to_string())
     show = status if args.all else status[~status["status"].isin(["done", "stale"])]
-    for _, row in show.iterrows():
-        err = f"  {row['error']}" if row["error"] else ""
-        print(f"{row['status']:8s} {row['cell_id']}{err}")
+    for row in show.itertuples():
+        err = f"  {str(row.error).splitlines()[0]}" if row.error else ""
+        print(f"{row.status:8s} {row.cell_id}{err}")
     return 1 if (status["status"] == "failed").any() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return _sweep(args) if args.command == "sweep" else _status(args)
 
 
 if __name__ == "__main__":

@@ -201,7 +201,9 @@ def check_labels(y: Any, N: int | None = None, *, K: int | None = None, what: st
         raise ValueError(f"{what} has {y.shape[0]} labels but there are {N} images")
     if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
         if np.issubdtype(y.dtype, np.floating) and y.size and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-            raise TypeError(f"{what} must hold integer class labels 0..K-1, got dtype {y.dtype}; use {what}.astype(int)")
+            raise TypeError(
+                f"{what} must hold integer class labels 0..K-1, got dtype {y.dtype}; use {what}.astype(int)"
+            )
         raise TypeError(f"{what} must hold integer class labels 0..K-1, got dtype {y.dtype}")
     y = y.astype(np.int64, copy=False)
     if y.size and y.min() < 0:
@@ -248,3 +250,12 @@ def resolve_device(device: Any = "auto") -> str:
     if device == "mps":
         return device
     raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'torch:cpu'")
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it is a non-empty string without whitespace (it goes into ids and folder names)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {value!r}")
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"{what} must be a non-empty string without spaces, got {value!r}")
+    return value

@@ -10,8 +10,12 @@ and int64 labels ``(N,)``. Names:
   seed 0: 75 % train, 25 % test);
 - ``npz:<path>``: user arrays ``x_train, y_train, x_test, y_test`` (optionally ``x_val,
   y_val``, ``classes``) or MedMNIST's key names (``train_images``, ``train_labels``, ...);
+  float pixels in [0, 1] (or ``pixel_scale=``);
 - ``folder:<path>``: one sub-folder per class under ``train/`` and ``test/`` (``val/``
   optional), images of one size.
+
+A data set has one class list for all its splits (see :mod:`xfactor_lib.data_files`); a
+split without images, or a training split missing a class, is an error.
 
 Data roots are searched in this order: the ``root`` argument, ``$XFACTOR_DATA``, the
 ``shared/data`` folder beside the repository (``../shared/data``), then the user cache
@@ -22,7 +26,6 @@ and decoded arrays are cached there so the second load is fast.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -30,9 +33,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from . import records
+from ._validation import as_float, check_choice, closest
+from .data_files import (
+    SPLITS,
+    DataNotFoundError,
+    as_labels,
+    find_file,
+    find_idx,
+    folder_files,
+    read_idx,
+    read_images,
+    read_npz,
+)
+from .data_stats import pixel_stats, sample_per_class
 
 __all__ = [
     "Dataset",
@@ -40,7 +55,6 @@ __all__ = [
     "load_dataset",
     "load_train_test",
     "dataset_names",
-    "flatten",
     "balanced_sample",
     "train_val_split",
     "pixel_stats",
@@ -49,13 +63,11 @@ __all__ = [
     "data_roots",
 ]
 
-SPLITS = ("train", "val", "test")
 MNIST_LIKE = {
     "mnist": ("MNIST", [str(i) for i in range(10)]),
     "fashion-mnist": (
         "FashionMNIST",
-        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
     ),
 }
 _IDX_FILES = {
@@ -63,10 +75,6 @@ _IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 MEDMNIST_SIZES = (28, 64, 128, 224)
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The data set is in none of the searched folders and could not be downloaded."""
 
 
 @dataclass
@@ -115,43 +123,21 @@ class Dataset:
                 f"subset indices must lie in 0..{self.N - 1} for {self.name}/{self.split}; "
                 f"got range {idx.min()}..{idx.max()}"
             )
-        return Dataset(np.asarray(self.images[idx]), self.labels[idx], list(self.classes),
-                       self.name, self.split, dict(self.meta, subset=True))
+        return Dataset(
+            np.asarray(self.images[idx]),
+            self.labels[idx],
+            list(self.classes),
+            self.name,
+            self.split,
+            dict(self.meta, subset=True),
+        )
 
     def X(self) -> np.ndarray:  # noqa: N802
         """Flattened float32 pixels in [0, 1], shape (N, D)."""
-        return flatten(self.images)
+        return as_float(self.images, f"{self.name}/{self.split} images", dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- helpers
-def flatten(X: np.ndarray) -> np.ndarray:
-    """Images as float32 ``(N, D)`` in [0, 1].
-
-    Parameters
-    ----------
-    X : ndarray
-        uint8 images ``(N, C, H, W)`` / ``(N, H, W)`` (scaled by 1/255), or float ``(N, D)``
-        already in [0, 1] (returned as float32 unchanged).
-    """
-    X = np.asarray(X)
-    if X.ndim < 2:
-        raise ValueError(f"X must have one row per image (ndim >= 2), got shape {X.shape}")
-    if X.dtype == np.uint8:
-        return X.reshape(len(X), -1).astype(np.float32) / np.float32(255.0)
-    if not np.issubdtype(X.dtype, np.floating):
-        raise TypeError(f"X must be uint8 images or float pixels in [0, 1], got dtype {X.dtype}")
-    Xf = X.reshape(len(X), -1)
-    if not np.isfinite(Xf).all():
-        bad = int((~np.isfinite(Xf)).any(axis=1).sum())
-        raise ValueError(f"X has non-finite pixels (NaN or inf) in {bad} image(s); clean or drop them")
-    if Xf.size and (Xf.min() < 0 or Xf.max() > 1):
-        raise ValueError(
-            f"float pixels must lie in [0, 1], got range [{Xf.min():.3g}, {Xf.max():.3g}]; "
-            "divide by 255 or pass uint8 images"
-        )
-    return Xf.astype(np.float32, copy=False)
-
-
 def balanced_sample(y: np.ndarray, n: int, *, seed: int) -> np.ndarray:
     """Sorted indices of a class-balanced sample of ``n`` items (as equal as possible).
 
@@ -241,8 +227,15 @@ def dataset_names() -> list[str]:
 
 
 # --------------------------------------------------------------------------- public entry
-def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None, *,
-                 size: int = 28, download: bool = True) -> Dataset:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    *,
+    size: int = 28,
+    download: bool = True,
+    pixel_scale: float | None = None,
+) -> Dataset:
     """Load one split of a data set.
 
     Parameters
@@ -256,64 +249,47 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
         MedMNIST image size (28, 64, 128 or 224).
     download : bool
         Try a download into the user cache when the files are in no searched folder.
+    pixel_scale : float, optional
+        ``npz:`` data with float pixels: the value of white (default 1: floats in [0, 1];
+        255 for float grey levels). Never guessed from the values.
 
     Returns
     -------
     Dataset
+        Its ``classes`` are the same for every split of the data set.
 
     Raises
     ------
     ValueError
-        Unknown name or split, multi-label or 3D MedMNIST flags, invalid user arrays.
+        Unknown name or split, multi-label or 3D MedMNIST flags, invalid user arrays or
+        files, an empty split, a training split with an empty class.
     DataNotFoundError
         The files are missing and could not be downloaded (the message lists the folders).
     """
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a string, got {type(name).__name__}")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    check_choice(split, "split", SPLITS)
     key = name.strip()
     low = key.lower()
     if low.startswith("npz:"):
-        return _load_npz(Path(key[4:]).expanduser(), split)
-    if low.startswith("folder:"):
-        return _load_folder(Path(key[7:]).expanduser(), split)
-    if low in MNIST_LIKE:
-        return _load_mnist_like(low, split, root, download)
-    if low == "digits":
-        return _load_digits(split)
-    info = _medmnist_info()
-    if low in info:
-        return _load_medmnist(low, split, root, size, download)
-    raise ValueError(
-        f"unknown dataset {name!r}. Valid names: {', '.join(dataset_names())}, "
-        "or 'npz:<path>' / 'folder:<path>' for your own data"
-    )
+        ds = _load_npz(Path(key[4:]).expanduser(), split, pixel_scale)
+    elif low.startswith("folder:"):
+        ds = _load_folder(Path(key[7:]).expanduser(), split)
+    elif low in MNIST_LIKE:
+        ds = _load_mnist_like(low, split, root, download)
+    elif low == "digits":
+        ds = _load_digits(split)
+    elif low in _medmnist_info():
+        ds = _load_medmnist(low, split, root, size, download)
+    else:
+        raise ValueError(
+            f"unknown dataset {name!r}{closest(low, dataset_names())}. Valid names: {', '.join(dataset_names())}, "
+            "or 'npz:<path>' / 'folder:<path>' for your own data"
+        )
+    return _check_split(ds)
 
 
 # --------------------------------------------------------------------------- MNIST-like
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    ndim = data[3]
-    dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {arr.size}")
-    return arr.reshape(tuple(int(d) for d in dims))
-
-
-def _find_idx(folder: str, stem: str, roots: list[Path]) -> Path | None:
-    for r in roots:
-        for cand in (r / folder / "raw" / stem, r / folder / "raw" / f"{stem}.gz"):
-            if cand.is_file():
-                return cand
-    return None
-
-
 def _cached_arrays(tag: str, sources: list[Path], build) -> tuple[np.ndarray, np.ndarray]:
     """Decode once into the cache; the key covers each source's path, size and mtime."""
     h = hashlib.sha1()
@@ -344,11 +320,11 @@ def _load_mnist_like(name: str, split: str, root, download: bool) -> Dataset:
         )
     img_stem, lab_stem = _IDX_FILES[split]
     roots = data_roots(root)
-    img, lab = _find_idx(folder, img_stem, roots), _find_idx(folder, lab_stem, roots)
+    img, lab = find_idx(folder, img_stem, roots), find_idx(folder, lab_stem, roots)
     if img is None or lab is None:
         if download:
             _download_torchvision(name, roots)
-            img, lab = _find_idx(folder, img_stem, roots), _find_idx(folder, lab_stem, roots)
+            img, lab = find_idx(folder, img_stem, roots), find_idx(folder, lab_stem, roots)
         if img is None or lab is None:
             searched = "\n  ".join(str(r / folder / "raw") for r in roots)
             raise DataNotFoundError(
@@ -358,13 +334,12 @@ def _load_mnist_like(name: str, split: str, root, download: bool) -> Dataset:
             )
 
     def build():
-        images = _read_idx(img)
-        labels = _read_idx(lab).astype(np.int64)
+        images = read_idx(img)
+        labels = read_idx(lab).astype(np.int64)
         return images[:, None, :, :].copy(), labels
 
     images, labels = _cached_arrays(f"{name}-{split}", [img, lab], build)
-    return Dataset(images, labels.astype(np.int64), list(classes), name, split,
-                   {"source": str(img.parent)})
+    return Dataset(images, labels.astype(np.int64), list(classes), name, split, {"source": str(img.parent)})
 
 
 def _download_torchvision(name: str, roots: list[Path]) -> None:
@@ -391,8 +366,14 @@ def _load_digits(split: str) -> Dataset:
     labels = d.target.astype(np.int64)
     tr, te = train_test_split(np.arange(len(labels)), test_size=0.25, random_state=0, stratify=labels)
     idx = np.sort(tr if split == "train" else te)
-    return Dataset(images[idx], labels[idx], [str(i) for i in range(10)], "digits", split,
-                   {"source": "sklearn.datasets.load_digits", "split_rule": "stratified 75/25, seed 0"})
+    return Dataset(
+        images[idx],
+        labels[idx],
+        [str(i) for i in range(10)],
+        "digits",
+        split,
+        {"source": "sklearn.datasets.load_digits", "split_rule": "stratified 75/25, seed 0"},
+    )
 
 
 # --------------------------------------------------------------------------- MedMNIST
@@ -416,14 +397,7 @@ def _load_medmnist(flag: str, split: str, root, size: int, download: bool) -> Da
         raise ValueError(f"MedMNIST size must be one of {MEDMNIST_SIZES}, got {size}")
     fname = _medmnist_file(flag, size)
     roots = data_roots(root)
-    found = None
-    for r in roots:
-        for sub in (r, r / "medmnist", r / "MedMNIST"):
-            if (sub / fname).is_file():
-                found = sub
-                break
-        if found:
-            break
+    found = find_file(fname, roots, ("", "medmnist", "MedMNIST"))
     cls = getattr(medmnist, info["python_class"])
     if found is None and download:
         target = roots[-1] / "medmnist"
@@ -452,136 +426,50 @@ def _load_medmnist(flag: str, split: str, root, size: int, download: bool) -> Da
     images = imgs[:, None] if imgs.ndim == 3 else np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))
     labels = np.asarray(ds.labels).reshape(-1).astype(np.int64)
     classes = [info["label"][k] for k in sorted(info["label"], key=int)]
-    labels = _as_labels(labels, len(images), f"{found / fname}:{split} labels", len(classes))
-    return Dataset(images.astype(np.uint8), labels, classes, flag, split,
-                   {"source": str(found / fname), "size": size})
+    labels = as_labels(labels, len(images), f"{found / fname}:{split} labels", len(classes))
+    return Dataset(images.astype(np.uint8), labels, classes, flag, split, {"source": str(found / fname), "size": size})
 
 
 # --------------------------------------------------------------------------- user data
-def _as_uint8_images(x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4:
-        if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-            x = x.transpose(0, 3, 1, 2)
-    else:
-        raise ValueError(
-            f"{what} must be images shaped (N, H, W), (N, H, W, C) or (N, C, H, W); got shape {x.shape}"
-        )
-    if x.shape[1] not in (1, 3):
-        raise ValueError(f"{what} must have 1 or 3 channels, got shape {x.shape}")
-    if x.dtype == np.uint8:
-        return np.ascontiguousarray(x)
-    if np.issubdtype(x.dtype, np.integer):
-        if x.min() < 0 or x.max() > 255:
-            raise ValueError(f"{what}: integer pixels must lie in 0..255, got {x.min()}..{x.max()}")
-        return x.astype(np.uint8)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{what} must hold numbers, got dtype {x.dtype}")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = int((~finite).reshape(len(x), -1).any(axis=1).sum())
-        raise ValueError(f"{what} has NaN or inf pixels in {bad} image(s); clean or drop them first")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < 0 or hi > 255:
-        raise ValueError(f"{what}: float pixels must lie in [0, 1] or [0, 255], got [{lo:.3g}, {hi:.3g}]")
-    scale = 255.0 if hi <= 1.0 else 1.0
-    return np.rint(x * scale).astype(np.uint8)
-
-
-def _as_labels(y: np.ndarray, n: int, what: str, K: int | None) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(
-            f"{what} must be one integer label per image, shape (N,) or (N, 1); got {y.shape} "
-            "(multi-label data is not supported)"
-        )
-    if len(y) != n:
-        raise ValueError(f"{what} has {len(y)} labels for {n} images")
-    if not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-        else:
-            raise ValueError(f"{what} must be integers 0..K-1; got dtype {y.dtype} with non-integer values")
-    y = y.astype(np.int64)
-    if y.size and y.min() < 0:
-        raise ValueError(f"{what} must be integers 0..K-1; found negative label {y.min()}")
-    if K is not None and y.size and y.max() >= K:
-        raise ValueError(f"{what} has label {y.max()} but only {K} class names are given (labels must be 0..{K - 1})")
-    return y
-
-
-def _load_npz(path: Path, split: str) -> Dataset:
-    if not path.is_file():
-        raise DataNotFoundError(f"npz file {path} does not exist; give 'npz:<path to .npz>'")
-    with np.load(path, allow_pickle=False) as z:
-        keys = set(z.files)
-        xk, yk = f"x_{split}", f"y_{split}"
-        mk, mlk = f"{split}_images", f"{split}_labels"
-        if xk in keys and yk in keys:
-            x, y = z[xk], z[yk]
-        elif mk in keys and mlk in keys:
-            x, y = z[mk], z[mlk]
-        else:
-            raise ValueError(
-                f"{path} has no {split!r} split: expected keys {xk}/{yk} or {mk}/{mlk}; found {sorted(keys)}"
-            )
-        classes = [str(c) for c in z["classes"]] if "classes" in keys else None
-    images = _as_uint8_images(x, f"{path.name}:{split} images")
-    labels = _as_labels(y, len(images), f"{path.name}:{split} labels", len(classes) if classes else None)
-    if classes is None:
-        classes = [str(i) for i in range(int(labels.max()) + 1 if labels.size else 0)]
+def _load_npz(path: Path, split: str, pixel_scale: float | None) -> Dataset:
+    images, labels, classes = read_npz(path, split, pixel_scale=pixel_scale)
     return Dataset(images, labels, classes, f"npz:{path}", split, {"source": str(path)})
 
 
-_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
-
-
 def _load_folder(path: Path, split: str) -> Dataset:
-    base = path / split
-    if not base.is_dir():
-        raise DataNotFoundError(
-            f"folder data set {path} has no {split}/ sub-folder; expected {path}/{split}/<class>/<image files>"
-        )
-    classes = sorted(p.name for p in base.iterdir() if p.is_dir())
-    if not classes:
-        raise ValueError(f"{base} has no class sub-folders; expected {base}/<class>/<image files>")
-    ref = path / "train"
-    if split != "train" and ref.is_dir():
-        train_classes = sorted(p.name for p in ref.iterdir() if p.is_dir())
-        unknown = sorted(set(classes) - set(train_classes))
-        if unknown:
-            raise ValueError(f"{base} has classes not in train/: {unknown}")
-        classes = train_classes
-    files = [(f, k) for k, c in enumerate(classes) if (base / c).is_dir()
-             for f in sorted((base / c).iterdir()) if f.suffix.lower() in _IMAGE_EXT]
-    if not files:
-        raise ValueError(f"{base} holds no image files ({', '.join(sorted(_IMAGE_EXT))})")
+    files, classes = folder_files(path, split)
+    paths = [f for f, _ in files]
 
     def build():
-        from PIL import Image
+        return read_images(paths, path / split), np.array([k for _, k in files], dtype=np.int64)
 
-        imgs = []
-        for f, _ in files:
-            with Image.open(f) as im:
-                imgs.append(np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im))
-        shapes = {a.shape[:2] for a in imgs}
-        if len(shapes) > 1:
-            raise ValueError(f"images in {base} differ in size ({sorted(shapes)[:3]}...); resize them to one size")
-        rgb = any(a.ndim == 3 for a in imgs)
-        arr = np.stack([(np.stack([a] * 3, -1) if a.ndim == 2 else a) if rgb else a for a in imgs])
-        images = arr.transpose(0, 3, 1, 2) if rgb else arr[:, None]
-        return np.ascontiguousarray(images, dtype=np.uint8), np.array([k for _, k in files], dtype=np.int64)
-
-    images, labels = _cached_arrays(f"folder-{path.name}-{split}", [f for f, _ in files], build)
-    return Dataset(images, labels, classes, f"folder:{path}", split, {"source": str(base)})
+    images, labels = _cached_arrays(f"folder-{path.name}-{split}", paths, build)
+    return Dataset(images, labels, classes, f"folder:{path}", split, {"source": str(path / split)})
 
 
-def load_train_test(name: str, *, test_sample: int = 0, seed: int = 0, root: str | os.PathLike | None = None,
-                    size: int = 28) -> tuple[Dataset, Dataset]:
+def _check_split(ds: Dataset) -> Dataset:
+    """An empty split, or a training split with an empty class, is an error."""
+    if ds.N == 0:
+        raise ValueError(f"{ds.name} has no images in its {ds.split!r} split")
+    empty = np.flatnonzero(ds.class_counts() == 0)
+    if ds.split == "train" and empty.size:
+        names = [ds.classes[k] for k in empty]
+        raise ValueError(
+            f"{ds.name}: the train split has no images of class(es) {names} (of {ds.K} classes over all splits); "
+            "every class needs training images: add some, or drop the class from every split"
+        )
+    return ds
+
+
+def load_train_test(
+    name: str,
+    *,
+    test_sample: int = 0,
+    seed: int = 0,
+    root: str | os.PathLike | None = None,
+    size: int = 28,
+    pixel_scale: float | None = None,
+) -> tuple[Dataset, Dataset]:
     """The training split and the test split (or a fixed class-balanced sample of it).
 
     Parameters
@@ -598,45 +486,8 @@ def load_train_test(name: str, *, test_sample: int = 0, seed: int = 0, root: str
     -------
     train, test : Dataset
     """
-    train = load_dataset(name, "train", root, size=size)
-    test = load_dataset(name, "test", root, size=size)
+    train = load_dataset(name, "train", root, size=size, pixel_scale=pixel_scale)
+    test = load_dataset(name, "test", root, size=size, pixel_scale=pixel_scale)
     if test_sample:
         test = test.subset(balanced_sample(test.labels, int(test_sample), seed=seed))
     return train, test
-
-
-# --------------------------------------------------------------------------- descriptions
-def pixel_stats(ds: Dataset) -> pd.DataFrame:
-    """Per-class pixel statistics of a split, one row per class plus an ``all`` row.
-
-    Columns: ``dataset, split, class, label, count, mean, std, min, max, frac_zero``
-    (pixels scaled to [0, 1]).
-    """
-
-    X = ds.images.reshape(ds.N, -1)
-    rows = []
-    groups = [(str(k), ds.classes[k], ds.labels == k) for k in range(ds.K)] + [("all", "all", slice(None))]
-    for label, cname, sel in groups:
-        Xi = X[sel]
-        if Xi.size == 0:
-            rows.append({"label": label, "class": cname, "count": 0})
-            continue
-        v = Xi.astype(np.float64) / 255.0
-        rows.append({"label": label, "class": cname, "count": int(len(Xi)), "mean": float(v.mean()),
-                     "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
-                     "frac_zero": float((Xi == 0).mean())})
-    df = pd.DataFrame(rows)
-    df.insert(0, "split", ds.split)
-    df.insert(0, "dataset", ds.name)
-    return df
-
-
-def sample_per_class(ds: Dataset, per_class: int, *, seed: int = 0) -> np.ndarray:
-    """Indices ``(K, per_class)`` of random images of each class (-1 pads a small class)."""
-    rng = np.random.default_rng(seed)
-    out = np.full((ds.K, per_class), -1, dtype=np.int64)
-    for k in range(ds.K):
-        idx = np.flatnonzero(ds.labels == k)
-        take = rng.choice(idx, size=min(per_class, len(idx)), replace=False)
-        out[k, :len(take)] = np.sort(take)
-    return out

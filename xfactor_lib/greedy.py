@@ -3,7 +3,7 @@
 Three objectives, each with class-balanced budgets (:func:`class_budgets`):
 
 - **coverage** — facility location per class: ``f_k(S) = sum_{x in clients_k} max_{s in S}
-  sim(x, s)`` with ``sim = exp(-RMSD / tau)`` on pixels (``tau`` default ``tau_data``) or the
+  sim(x, s)`` with ``sim = exp(-RMSD / tau)`` on pixels (``tau`` default :func:`xfactor_lib.similarity.tau_data`) or the
   cosine of embeddings clipped to [0, 1]. Monotone submodular, so greedy is within
   ``1 - 1/e`` of the optimum; :func:`lazy_facility_location` is the lazy (Minoux) greedy,
   which gives exactly the plain greedy's picks (ties to the lower index) with far fewer
@@ -39,7 +39,6 @@ __all__ = [
     "coverage_select",
     "k_center_select",
     "lazy_facility_location",
-    "tau_data",
 ]
 
 
@@ -74,43 +73,6 @@ def class_budgets(y: Any, M: int, *, K: int | None = None) -> np.ndarray:
         budget[room] += add
         left -= int(add.sum())
     return budget
-
-
-def tau_data(X: Any, y: Any, *, per_class: int = 1000, seed: int = 0) -> float:
-    """Median over images of the RMSD to the nearest other image of the same class.
-
-    Parameters
-    ----------
-    X : ndarray, shape (N, C, H, W) or (N, D)
-    y : ndarray, shape (N,), int
-    per_class : int
-        Images per class the median is taken over (a seeded sample of larger classes).
-
-    Returns
-    -------
-    float, > 0
-    """
-    V = v.check_images(X)
-    y, K = v.check_labels(y, V.shape[0])
-    rng = np.random.default_rng(seed)
-    nearest = []
-    for k in range(K):
-        members = np.flatnonzero(y == k)
-        if members.size < 2:
-            continue
-        if members.size > per_class:
-            members = np.sort(rng.choice(members, per_class, replace=False))
-        nn = np.empty(members.size)
-        for rows, block in similarity.iter_rmsd_blocks(V[members], block_size=512):
-            block[np.arange(block.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
-            nn[rows] = block.min(axis=1)
-        nearest.append(nn)
-    if not nearest:
-        raise ValueError("tau_data needs a class with at least 2 images")
-    tau = float(np.median(np.concatenate(nearest)))
-    if not tau > 0:
-        raise ValueError("tau_data is 0: most images have an exact duplicate in their class; pass tau explicitly")
-    return tau
 
 
 def lazy_facility_location(sim: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +124,7 @@ def _class_similarity(
         return np.clip(E[clients] @ E[members].T, 0.0, 1.0).astype(np.float32)
     out = np.empty((clients.size, members.size), dtype=np.float32)
     for rows, block in similarity.iter_rmsd_blocks(V[clients], V[members], block_size=1024):
-        out[rows] = np.exp(-block / tau)
+        out[rows] = similarity.similarity_from_rmsd(block, tau=tau)
     return out
 
 
@@ -224,7 +186,7 @@ def coverage_select(
     embed : ndarray, shape (N, d), optional
         Use the cosine of these embeddings (clipped to [0, 1]) instead of pixel RMSD.
     tau : float, optional
-        Pixel kernel ``exp(-RMSD / tau)``; default :func:`tau_data`.
+        Pixel kernel ``exp(-RMSD / tau)``; default :func:`xfactor_lib.similarity.tau_data`.
     max_clients : int
         Clients per class (the images to be covered); a seeded sample of larger classes.
     seed : int
@@ -237,7 +199,7 @@ def coverage_select(
     V, y, budgets = _prepare(X, y, rate, n, K)
     E = _embedding(embed, V.shape[0])
     if E is None and tau is None:
-        tau = tau_data(V, y, seed=seed)
+        tau = similarity.tau_data(V, y, seed=seed)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
     rng = np.random.default_rng(seed)
     chosen = []
@@ -399,7 +361,8 @@ def a_max_select(
             if score[i] > best_score or (score[i] == best_score and members[k][cand[i]] < members[best[0]][best[1]]):
                 best_score, best = score[i], (int(k), int(cand[i]))
         k, c = best
-        z = np.exp(-similarity.pairwise_rmsd(V[members[k]], V[members[k][c]][None])[:, 0] / tau)
+        R = similarity.pairwise_rmsd(V[members[k]], V[members[k][c]][None])[:, 0]
+        z = similarity.similarity_from_rmsd(R, tau=tau)
         z[c] = 1.0
         s[k] = s[k] + z
         s[k][c] -= 1.0  # its own s already counted itself

@@ -8,16 +8,23 @@
 | ``resnet18``, ``resnet34``, ``resnet50`` | torchvision, first conv takes C channels, fc gives K |
 | ``mobilenet_v2``, ``vgg16`` | torchvision, first conv / classifier adapted likewise |
 
-ImageNet weights are used when they are already in the local torch cache (never
-downloaded here); otherwise the net starts from random init. ``make_model`` returns the
-model and an info dict whose ``pretrained`` says which happened.
+ImageNet weights (torchvision nets, ``pretrained="auto"`` or ``True``) come from the local
+torch cache (``$TORCH_HOME/hub/checkpoints``), loaded with ``torch.load(weights_only=True)``;
+when they are not cached they are fetched through torchvision's weights API. Offline (or
+with ``XFACTOR_OFFLINE=1``), ``"auto"`` falls back to random init with a warning and
+``True`` is an error. ``make_model`` returns the model and an info dict whose
+``pretrained`` (bool) and ``weights`` (``"imagenet (cached)"``, ``"imagenet (downloaded)"``,
+``"random init"`` or ``"random init (ImageNet weights unavailable: ...)"``) say which happened.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
+
+from ._validation import check_choice, check_int
 
 SKLEARN_MODELS = ("gnb", "rf", "svc")
 MLP_MODELS = tuple(f"mlp-{d}" for d in range(1, 6))
@@ -40,14 +47,22 @@ def is_torch_model(name: str) -> bool:
 
 
 def _check_name(name: str) -> str:
-    key = str(name).lower()
-    if key not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODEL_NAMES)}")
-    return key
+    if not isinstance(name, str):
+        raise TypeError(f"model must be a string, one of {list(MODEL_NAMES)}; got {name!r}")
+    return check_choice(name.lower(), "model", MODEL_NAMES)
 
 
-def make_model(name: str, *, C: int, H: int, W: int, K: int, seed: int = 0,  # noqa: N803
-               width: int = 512, pretrained: bool | str = "auto") -> tuple[Any, dict[str, Any]]:
+def make_model(
+    name: str,
+    *,
+    C: int,
+    H: int,
+    W: int,
+    K: int,
+    seed: int = 0,  # noqa: N803
+    width: int = 512,
+    pretrained: bool | str = "auto",
+) -> tuple[Any, dict[str, Any]]:
     """Build an untrained model for images ``(C, H, W)`` and ``K`` classes.
 
     Parameters
@@ -61,22 +76,25 @@ def make_model(name: str, *, C: int, H: int, W: int, K: int, seed: int = 0,  # n
     width : int
         MLP hidden width ``w``.
     pretrained : {"auto", True, False} (or the strings "true" / "false")
-        ImageNet weights for torchvision nets: ``"auto"`` uses them when cached locally;
-        ``True`` requires them (error when missing); ``False`` never.
+        ImageNet weights for torchvision nets: ``"auto"`` uses them when cached or
+        downloadable, else random init with a warning; ``True`` requires them (error when
+        neither); ``False`` never.
 
     Returns
     -------
     model : sklearn estimator or torch.nn.Module
     info : dict
-        ``model``, ``pretrained`` (bool) and ``params`` (number of weights, torch only).
+        ``model``, ``pretrained`` (bool), ``weights`` (where the initial weights came from)
+        and ``params`` (number of weights, torch only).
     """
     key = _check_name(name)
-    for label, v in (("C", C), ("H", H), ("W", W), ("K", K)):
-        if int(v) < 1:
-            raise ValueError(f"{label} must be a positive integer, got {v}")
-    if K < 2:
-        raise ValueError(f"a classifier needs K >= 2 classes, got K={K}")
-    info: dict[str, Any] = {"model": key, "pretrained": False}
+    for label, v in (("C", C), ("H", H), ("W", W)):
+        check_int(v, label, low=1)
+    check_int(K, "K (a classifier needs at least 2 classes)", low=2)
+    check_int(seed, "seed", low=None)
+    check_int(width, "width", low=1)
+    pretrained = parse_pretrained(pretrained)
+    info: dict[str, Any] = {"model": key, "pretrained": False, "weights": "random init"}
     if key in SKLEARN_MODELS:
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.naive_bayes import GaussianNB
@@ -99,12 +117,21 @@ def make_model(name: str, *, C: int, H: int, W: int, K: int, seed: int = 0,  # n
         model: nn.Module = nn.Sequential(*layers)
     elif key == "cnn":
         model = nn.Sequential(
-            nn.Conv2d(C, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64 * 4, K),
+            nn.Conv2d(C, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 4, K),
         )
     else:
-        model, info["pretrained"] = _torchvision_model(key, C=C, H=H, W=W, K=K, pretrained=pretrained)
+        model, info["weights"] = _torchvision_model(key, C=C, H=H, W=W, K=K, pretrained=pretrained)
+        info["pretrained"] = info["weights"].startswith("imagenet")
     info["params"] = int(sum(p.numel() for p in model.parameters()))
     return model, info
 
@@ -113,21 +140,58 @@ def parse_pretrained(value: bool | str) -> bool | str:
     """``"auto"``, or a bool from True/False or the strings ``"true"``/``"false"`` (notebook parameters)."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in ("auto", "true", "false"):
-        return {"auto": "auto", "true": True, "false": False}[text]
-    raise ValueError(f"pretrained must be 'auto', True or False, got {value!r}")
+    if not isinstance(value, str):
+        raise TypeError(f"pretrained must be 'auto', True or False, got {value!r}")
+    text = check_choice(value.strip().lower(), "pretrained", ("auto", "true", "false"))
+    return {"auto": "auto", "true": True, "false": False}[text]
 
 
-def _cached_weights(key: str):
-    """The torchvision weights enum entry when its file is in the local torch cache."""
+def weights_path(key: str) -> Path:
+    """Where torchvision keeps the ImageNet weights of a net (``$TORCH_HOME/hub/checkpoints/<file>``)."""
     import torch
     import torchvision
 
-    weights = getattr(torchvision.models, _WEIGHTS[key]).DEFAULT
-    fname = os.path.basename(weights.url)
-    path = Path(torch.hub.get_dir()) / "checkpoints" / fname
-    return weights, path.is_file()
+    url = getattr(torchvision.models, _WEIGHTS[key]).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _download(key: str) -> None:
+    """Fetch the ImageNet weights into the torch cache through torchvision's weights API."""
+    import torchvision
+
+    getattr(torchvision.models, _WEIGHTS[key]).DEFAULT.get_state_dict(progress=False, check_hash=True)
+
+
+def _imagenet_state(key: str, pretrained: bool | str) -> tuple[dict | None, str]:
+    """The ImageNet state dict (or None) and where the weights came from."""
+    import torch
+
+    if pretrained is False:
+        return None, "random init"
+    path = weights_path(key)
+    source = "imagenet (cached)"
+    if not path.is_file():
+        why = "XFACTOR_OFFLINE is set" if os.environ.get("XFACTOR_OFFLINE", "") not in ("", "0") else None
+        if why is None:
+            try:
+                _download(key)
+                source = "imagenet (downloaded)"
+            except Exception as exc:  # noqa: BLE001 - offline, proxy, disk: all mean "not available"
+                why = f"download failed: {type(exc).__name__}: {exc}"
+        if not path.is_file():
+            msg = f"ImageNet weights for {key} are not in the local torch cache ({path}) and {why or 'not fetched'}"
+            if pretrained is True:
+                raise FileNotFoundError(f"{msg}; put the file there, or use pretrained='auto' or False")
+            warnings.warn(f"{msg}; {key} starts from random init", RuntimeWarning, stacklevel=4)
+            return None, f"random init (ImageNet weights unavailable: {why})"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged or unsafe file
+        raise ValueError(
+            f"cached ImageNet weights {path} cannot be loaded safely with weights_only=True ({type(exc).__name__}: "
+            "not a plain tensor state dict, or damaged); delete the file so it is fetched again"
+        ) from None
+    return state, source
 
 
 def _torchvision_model(key: str, *, C: int, H: int, W: int, K: int, pretrained: bool | str):
@@ -135,15 +199,11 @@ def _torchvision_model(key: str, *, C: int, H: int, W: int, K: int, pretrained: 
     import torchvision
     from torch import nn
 
-    weights, cached = _cached_weights(key)
-    pretrained = parse_pretrained(pretrained)
-    use = bool(cached) if pretrained == "auto" else pretrained
-    if use and not cached:
-        raise FileNotFoundError(
-            f"ImageNet weights for {key} are not in the local torch cache "
-            f"({torch.hub.get_dir()}/checkpoints); use pretrained='auto' or False offline"
-        )
-    net = getattr(torchvision.models, key)(weights=weights if use else None)
+    state, source = _imagenet_state(key, pretrained)
+    net = getattr(torchvision.models, key)(weights=None)
+    use = state is not None
+    if use:
+        net.load_state_dict(state)
 
     def adapt_conv(conv: nn.Conv2d) -> nn.Conv2d:
         if conv.in_channels == C:
@@ -166,7 +226,7 @@ def _torchvision_model(key: str, *, C: int, H: int, W: int, K: int, pretrained: 
         net.classifier[-1] = nn.Linear(net.classifier[-1].in_features, K)
         if min(H, W) < 32:  # five 2x2 pools need at least 32 pixels a side
             net = nn.Sequential(nn.Upsample(size=(32, 32), mode="bilinear", align_corners=False), net)
-    return net, use
+    return net, source
 
 
 def count_parameters(model: Any) -> int:
@@ -175,4 +235,13 @@ def count_parameters(model: Any) -> int:
     return int(sum(p.numel() for p in params() if p.requires_grad)) if params else 0
 
 
-__all__ = ["make_model", "parse_pretrained", "is_torch_model", "MODEL_NAMES", "SKLEARN_MODELS", "TORCH_MODELS", "count_parameters"]
+__all__ = [
+    "MODEL_NAMES",
+    "SKLEARN_MODELS",
+    "TORCH_MODELS",
+    "count_parameters",
+    "is_torch_model",
+    "make_model",
+    "parse_pretrained",
+    "weights_path",
+]

@@ -151,23 +151,15 @@ def make_reference(
             raise ValueError(f"embed has {E.shape[0]} rows but the training split has {V.shape[0]} images")
         E = E[index]
     Xr, yr = V[index], y[index]
-    return Reference(X=Xr, y=yr, index=index, K=K, tau=_tau_data(Xr, yr, K), means=means, E=E)
-
-
-def _tau_data(X: np.ndarray, y: np.ndarray, K: int) -> float:
-    """Median over images of the RMSD to the nearest other image of the same class."""
-    nearest = []
-    for k in range(K):
-        Xk = X[y == k]
-        nn = np.full(Xk.shape[0], np.inf)
-        for rows, block in similarity.iter_rmsd_blocks(Xk, block_size=512):
-            np.fill_diagonal(block[:, rows.start : rows.stop], np.inf)
-            nn[rows] = block.min(axis=1)
-        nearest.append(nn)
-    tau = float(np.median(np.concatenate(nearest)))
-    if not tau > 0:
-        raise ValueError("the reference images of every class are exact duplicates (tau_data = 0)")
-    return tau
+    return Reference(
+        X=Xr,
+        y=yr,
+        index=index,
+        K=K,
+        tau=similarity.tau_data(Xr, yr, per_class=max(2, int(np.bincount(yr).max()))),
+        means=means,
+        E=E,
+    )
 
 
 def vendi(Kmat: Any, *, orders: Sequence[float] = (1.0, 2.0, math.inf)) -> dict[float, float]:
@@ -194,13 +186,7 @@ def vendi(Kmat: Any, *, orders: Sequence[float] = (1.0, 2.0, math.inf)) -> dict[
 
 
 def _lcr(Z: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
-    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    onehot = np.zeros((y.size, classes.size))
-    onehot[np.arange(y.size), inverse] = 1.0
-    table = diversity.diversity_table(
-        pd.DataFrame(onehot, columns=classes.tolist()), similarity.ArraySimilarity(Z), diversity.DEFAULT_QS
-    )
-    feats = diversity.features_from_table(table, counts)
+    feats = diversity.features(None, y, similarity=similarity.ArraySimilarity(Z))
     return {f"{prefix}{k}": float(feats[k]) for k in _LCR_KEYS}
 
 
@@ -322,11 +308,11 @@ def _subset_measures(
         "q_cb_inf": diversity.class_balance(counts[present], q=math.inf),
     }
     R = similarity.pairwise_rmsd(X)
-    out.update(_lcr(np.exp(-R), y, "q_t1_"))
-    Zd = np.exp(-R / ref.tau)
+    out.update(_lcr(similarity.similarity_from_rmsd(R), y, "q_t1_"))
+    Zd = similarity.similarity_from_rmsd(R, tau=ref.tau)
     out.update(_lcr(Zd, y, "q_td_"))
     nn = np.array([c.mean() for c in cover_rmsd])
-    fl = np.array([np.exp(-c / ref.tau).mean() for c in cover_rmsd])
+    fl = np.array([similarity.similarity_from_rmsd(c, tau=ref.tau).mean() for c in cover_rmsd])
     out.update(_per_class_stats(fl, "q_cov_fl", "min"))
     out.update(_per_class_stats(nn, "q_cov_rmsd", "max"))
     out.update(_vendi_columns(Zd, y, present, "q_vendi_"))

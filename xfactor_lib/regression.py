@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .lcr import FEATURE_NAMES
+from ._validation import check_frame
+from .diversity import FEATURE_NAMES
 
 __all__ = [
     "FEATURE_NAMES",
@@ -74,14 +75,6 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 
 
 # --------------------------------------------------------------------------- checks
-def _columns(df: Any, names: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame (one row per subset), got {type(df).__name__}")
-    missing = [c for c in names if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} {missing} are not columns of df; present: {list(df.columns)}")
-
-
 def _as_names(x: Any, what: str) -> tuple[str, ...]:
     if isinstance(x, str):
         return (x,)
@@ -114,7 +107,7 @@ def _logs(df: pd.DataFrame, names: Sequence[str], what: str) -> np.ndarray:
 
 
 def _target(df: pd.DataFrame, target: str) -> np.ndarray:
-    _columns(df, [target], "target")
+    check_frame(df, [target], what="df")
     try:
         y = df[target].to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -145,8 +138,9 @@ def _close(a: float, b: float) -> bool:
 
 
 # --------------------------------------------------------------------------- statsmodels fit
-def ols(df: pd.DataFrame, features: str | Sequence[str], *, target: str = "bacc",
-        systematic: Sequence[str] = SYSTEMATIC):
+def ols(
+    df: pd.DataFrame, features: str | Sequence[str], *, target: str = "bacc", systematic: Sequence[str] = SYSTEMATIC
+):
     """statsmodels OLS of ``target`` on ``log(features)`` + ``log(systematic)`` + intercept.
 
     Parameters
@@ -168,7 +162,7 @@ def ols(df: pd.DataFrame, features: str | Sequence[str], *, target: str = "bacc"
 
     feats = _as_names(features, "features")
     sys_ = _as_names(systematic, "systematic")
-    _columns(df, list(feats) + list(sys_), "features/systematic")
+    check_frame(df, list(feats) + list(sys_), what="df")
     y = _target(df, target)
     names = list(sys_) + [f for f in feats if f not in sys_]
     L = _logs(df, names, "features/systematic")
@@ -190,8 +184,9 @@ def _sys_basis(Ls: np.ndarray) -> np.ndarray:
     return U[:, :r0]
 
 
-def _batched_rss(Ft: np.ndarray, yt: np.ndarray, norms: np.ndarray, combos: np.ndarray,
-                 chunk_elems: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+def _batched_rss(
+    Ft: np.ndarray, yt: np.ndarray, norms: np.ndarray, combos: np.ndarray, chunk_elems: int = 1 << 22
+) -> tuple[np.ndarray, np.ndarray]:
     """Residual sums of squares of ``yt`` on each combination of the columns of ``Ft``.
 
     Returns (rss, degenerate) with shapes (n_combos,).
@@ -203,13 +198,13 @@ def _batched_rss(Ft: np.ndarray, yt: np.ndarray, norms: np.ndarray, combos: np.n
     step = max(1, chunk_elems // max(n * k, 1))
     yy = float(yt @ yt)
     for s in range(0, n_combo, step):
-        c = combos[s:s + step]
+        c = combos[s : s + step]
         Xb = np.moveaxis(Ft[:, c], 0, 1)  # (B, n, k)
         Q, R = np.linalg.qr(Xb)
         proj = np.einsum("bnk,n->bk", Q, yt)
-        rss[s:s + step] = yy - np.einsum("bk,bk->b", proj, proj)
+        rss[s : s + step] = yy - np.einsum("bk,bk->b", proj, proj)
         diag = np.abs(np.diagonal(R, axis1=1, axis2=2))
-        degenerate[s:s + step] = ((diag <= _DEGENERATE * norms[c]) | (norms[c] == 0)).any(axis=1)
+        degenerate[s : s + step] = ((diag <= _DEGENERATE * norms[c]) | (norms[c] == 0)).any(axis=1)
     return np.maximum(rss, 0.0), degenerate
 
 
@@ -232,7 +227,7 @@ def fit_all_subsets(
     target : str
         Performance column: ``bacc`` (default), ``acc``, ``auc_macro``, ...
     features : sequence of str
-        Candidate features (default: the 27 of :data:`xfactor_lib.lcr.FEATURE_NAMES`).
+        Candidate features (default: the 27 of :data:`xfactor_lib.diversity.FEATURE_NAMES`).
     systematic : sequence of str
         Included (logged) in every regression; constant ones dropped.
     max_size : int
@@ -260,14 +255,14 @@ def fit_all_subsets(
     overlap = sorted(set(feats) & set(sys_))
     if overlap:
         raise ValueError(f"{overlap} are both features and systematic; list each column once")
-    _columns(df, list(feats) + list(sys_), "features/systematic")
+    check_frame(df, list(feats) + list(sys_), what="df")
     if groups is None:
         groups = {g: m for g, m in FEATURE_GROUPS.items() if set(m) <= set(feats)}
     else:
         if not isinstance(groups, Mapping):
             raise TypeError(f"groups must be a mapping name -> feature names, got {type(groups).__name__}")
         groups = {str(g): _as_names(m, f"group {g!r}") for g, m in groups.items()}
-        _columns(df, sorted({f for m in groups.values() for f in m}), "group features")
+        check_frame(df, sorted({f for m in groups.values() for f in m}), what="df")
     y = _target(df, target)
     n = len(y)
     F = _logs(df, feats, "features")
@@ -293,14 +288,36 @@ def fit_all_subsets(
             names = tuple(feats[i] for i in c)
             if d:
                 fallback.append(len(rows))
-            rows.append({"kind": _SIZE_KIND.get(size, f"{size}-set"), "label": " + ".join(names),
-                         "features": names, "k": size, "r2": float(a), "adj_r2": float(b),
-                         "n_obs": n, "df_model": r0 + size - 1, "target": target, "method": "numpy"})
+            rows.append(
+                {
+                    "kind": _SIZE_KIND.get(size, f"{size}-set"),
+                    "label": " + ".join(names),
+                    "features": names,
+                    "k": size,
+                    "r2": float(a),
+                    "adj_r2": float(b),
+                    "n_obs": n,
+                    "df_model": r0 + size - 1,
+                    "target": target,
+                    "method": "numpy",
+                }
+            )
     for g, members in groups.items():
         fallback.append(len(rows))
-        rows.append({"kind": "group", "label": g, "features": tuple(members), "k": len(members),
-                     "r2": np.nan, "adj_r2": np.nan, "n_obs": n, "df_model": np.nan,
-                     "target": target, "method": "numpy"})
+        rows.append(
+            {
+                "kind": "group",
+                "label": g,
+                "features": tuple(members),
+                "k": len(members),
+                "r2": np.nan,
+                "adj_r2": np.nan,
+                "n_obs": n,
+                "df_model": np.nan,
+                "target": target,
+                "method": "numpy",
+            }
+        )
 
     def refit(i: int, check: bool) -> None:
         res = ols(df, rows[i]["features"], target=target, systematic=sys_)
@@ -342,7 +359,7 @@ def top_table(results: pd.DataFrame, kind: str, *, k: int = 10) -> pd.DataFrame:
     DataFrame
         ``rank`` (1 = best), ``label``, ``features``, ``adj_r2``, ``r2``, ``n_obs``, ``target``.
     """
-    _columns(results, ["kind", "label", "features", "adj_r2", "r2", "n_obs", "target"], "results columns")
+    check_frame(results, ["kind", "label", "features", "adj_r2", "r2", "n_obs", "target"], what="results")
     kinds = list(results["kind"].unique())
     if kind not in kinds:
         raise ValueError(f"no results of kind {kind!r}; present: {kinds}")
@@ -368,7 +385,7 @@ def feature_r2_matrix(df: pd.DataFrame, features: Iterable[str] = FEATURE_NAMES,
         Symmetric, ones on the diagonal; NaN for a constant feature.
     """
     feats = _as_names(features, "features")
-    _columns(df, feats, "features")
+    check_frame(df, feats, what="df")
     V = _logs(df, feats, "features") if log else df[list(feats)].to_numpy(dtype=np.float64)
     if not np.isfinite(V).all():
         raise ValueError("features must be finite")
@@ -385,8 +402,9 @@ def feature_r2_matrix(df: pd.DataFrame, features: Iterable[str] = FEATURE_NAMES,
     return pd.DataFrame(R2, index=list(feats), columns=list(feats))
 
 
-def fit_targets(df: pd.DataFrame, targets: Sequence[str] = ("bacc", "acc", "auc_macro"),
-                **kwargs: Any) -> dict[str, pd.DataFrame]:
+def fit_targets(
+    df: pd.DataFrame, targets: Sequence[str] = ("bacc", "acc", "auc_macro"), **kwargs: Any
+) -> dict[str, pd.DataFrame]:
     """:func:`fit_all_subsets` for each performance column that is defined on every row.
 
     A target with missing values (e.g. AUC of a model without probabilities) is left out
@@ -399,7 +417,7 @@ def fit_targets(df: pd.DataFrame, targets: Sequence[str] = ("bacc", "acc", "auc_
     """
     out = {}
     for t in targets:
-        _columns(df, [t], "target")
+        check_frame(df, [t], what="df")
         if df[t].isna().any():
             warnings.warn(f"target {t!r} is missing on {int(df[t].isna().sum())} row(s); left out", stacklevel=2)
             continue

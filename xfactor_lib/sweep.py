@@ -1,16 +1,18 @@
 """Resumable papermill sweeps.
 
-A config (YAML) lists stages; each stage names a template notebook, shared ``params`` and
-a ``grid``; ``overrides: [{match: {model: resnet18}, params: {...}}]`` change params for
-matching grid points, ``exclude: [{model: resnet18, size: 100}]`` drops grid points;
-``scales: {smoke|quick|paper: {params, grid, overrides, exclude}}`` override all of these
-by key.
-``include: [other.yaml]`` adds the stages and summaries of other configs. Every cell of a
-stage's grid runs as papermill into ``<runs_root>/<sweep>/<cell-id>/`` (``notebook.ipynb``,
-``records.parquet``, ``metrics.json``). A cell is done when its records exist; the
-template writes them last and atomically, so an interrupted sweep reruns only what is
-missing. After the stages, summary notebooks run over the collected records and are
-rendered to HTML in ``<runs_root>/<sweep>/summaries/``.
+A config (YAML, see :mod:`xfactor_lib.sweep_config`) lists stages, each a template
+notebook over a grid of parameters; every name in it is checked against the template
+before anything runs. Every cell of a stage's grid runs as papermill into
+``<runs_root>/<sweep>/<cell-id>/`` (``notebook.ipynb``, ``records.parquet``,
+``metrics.json``). A cell is done when its records read back and match the row count and
+checksum its ``metrics.json`` recorded (:func:`records.check_records`); anything else runs
+again, so an interrupted sweep reruns only what is missing or broken. After the stages,
+summary notebooks run over the collected records and are rendered to HTML in
+``<runs_root>/<sweep>/summaries/``.
+
+One sweep at a time owns a run directory: it holds ``.sweep.lock`` (an OS file lock, with
+the holder's pid and host written in it) while it runs; a second sweep on the same folder
+refuses, or waits with ``wait=True``. The OS releases the lock when its holder dies.
 
 Cells of one stage run in parallel (``workers`` local processes, or a dask distributed
 cluster given by ``scheduler``); stages run in order, so a stage may read earlier ones
@@ -20,185 +22,71 @@ with :func:`collect`.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import itertools
-import json
 import os
-import re
 import shutil
 import signal
+import socket
 import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from . import records
+from .records import SweepLockedError, sweep_lock
+from .sweep_config import SCALES, Cell, Stage, SweepConfig, SweepConfigError, cell_id, check_stages, load_config
 
-SCALES = ("smoke", "quick", "paper")
+__all__ = [
+    "SCALES",
+    "Cell",
+    "Stage",
+    "SweepConfig",
+    "SweepConfigError",
+    "SweepLockedError",
+    "cell_dirs",
+    "cell_id",
+    "collect",
+    "current_cells",
+    "is_done",
+    "load_config",
+    "read_note",
+    "render_summaries",
+    "run_cell",
+    "run_sweep",
+    "sweep_lock",
+    "sweep_status",
+]
+
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 NOTEBOOK = "notebook.ipynb"
 SUMMARIES = "summaries"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPORT_COLUMNS = ["cell_id", "stage", "status", "seconds", "skipped", "error", "redo"]
+# Kernels log at ERROR only: no "Kernel is running over TCP without encryption" per cell.
+_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
-class SweepConfigError(ValueError):
-    """A sweep config is malformed (the message says where)."""
+def _execute_notebook(template: Path, output: Path, params: dict[str, Any], cwd: Path, **options: Any) -> None:
+    import papermill as pm
+
+    pm.execute_notebook(
+        str(template),
+        str(output),
+        parameters=params,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(cwd),
+        extra_arguments=_KERNEL_ARGS,
+        **options,
+    )
 
 
-@dataclass
-class Stage:
-    """One template notebook and the grid of parameters it runs over."""
-
-    name: str
-    template: Path
-    params: dict[str, Any] = field(default_factory=dict)
-    grid: dict[str, list[Any]] = field(default_factory=dict)
-    overrides: list[dict[str, Any]] = field(default_factory=list)
-    exclude: list[dict[str, Any]] = field(default_factory=list)
-
-    def cells(self, scale: str) -> list["Cell"]:
-        keys = list(self.grid)
-        out = []
-        for combo in itertools.product(*(self.grid[k] for k in keys)):
-            point = dict(zip(keys, combo))
-            if any(_matches(point, ex) for ex in self.exclude):
-                continue
-            p = dict(self.params)
-            for ov in self.overrides:
-                if _matches(point, ov.get("match") or {}):
-                    p.update(ov.get("params") or {})
-            p.update(point)
-            p["scale"] = scale
-            out.append(Cell(self.name, self.template, p, cell_id(self.name, p, keys)))
-        return out
-
-
-def _matches(point: dict[str, Any], match: dict[str, Any]) -> bool:
-    """A grid point matches when every key of ``match`` has that value (or one of a list)."""
-    for k, v in match.items():
-        allowed = v if isinstance(v, list) else [v]
-        if point.get(k) not in allowed:
-            return False
-    return True
-
-
-@dataclass
-class Cell:
-    stage: str
-    template: Path
-    params: dict[str, Any]
-    id: str
-
-
-@dataclass
-class SweepConfig:
-    name: str
-    scale: str
-    stages: list[Stage]
-    summaries: list[Path]
-    path: Path
-
-    def cells(self) -> list[Cell]:
-        return [c for s in self.stages for c in s.cells(self.scale)]
-
-
-def cell_id(stage: str, params: dict[str, Any], readable: Iterable[str] = ()) -> str:
-    """``<stage>--<readable values>-<hash8>``; the hash covers every parameter."""
-    blob = json.dumps(params, sort_keys=True, default=str)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:8]
-    slug = "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", str(params[k])) for k in readable)[:60]
-    return f"{stage}--{slug}-{digest}" if slug else f"{stage}--{digest}"
-
-
-# --------------------------------------------------------------------------- configs
-def _resolve_path(p: str, config_dir: Path) -> Path:
-    path = Path(p).expanduser()
-    if path.is_absolute():
-        return path
-    for base in (config_dir, config_dir.parent, Path.cwd(), REPO_ROOT):
-        if (base / path).exists():
-            return (base / path).resolve()
-    raise SweepConfigError(f"{p!r} (named in {config_dir}) was found neither beside the config nor in the project")
-
-
-def _merge_scale(block: dict[str, Any], scale: str, where: str) -> tuple[dict, dict, list, list]:
-    params = dict(block.get("params") or {})
-    grid = dict(block.get("grid") or {})
-    overrides = list(block.get("overrides") or [])
-    exclude = list(block.get("exclude") or [])
-    scales = block.get("scales") or {}
-    unknown = set(scales) - set(SCALES)
-    if unknown:
-        raise SweepConfigError(f"{where}: unknown scale(s) {sorted(unknown)}; use {', '.join(SCALES)}")
-    over = scales.get(scale) or {}
-    params.update(over.get("params") or {})
-    grid.update(over.get("grid") or {})
-    if "overrides" in over:
-        overrides = list(over["overrides"] or [])
-    if "exclude" in over:
-        exclude = list(over["exclude"] or [])
-    for ov in overrides:
-        if not isinstance(ov, dict) or not isinstance(ov.get("match"), dict):
-            raise SweepConfigError(f"{where}: each override needs a 'match' mapping and 'params', got {ov!r}")
-    for ex in exclude:
-        if not isinstance(ex, dict):
-            raise SweepConfigError(f"{where}: each exclude entry must be a mapping of grid values, got {ex!r}")
-    for k, v in grid.items():
-        if not isinstance(v, list) or not v:
-            raise SweepConfigError(f"{where}: grid entry {k!r} must be a non-empty list, got {v!r}")
-    base_clash = set(block.get("params") or {}) & set(block.get("grid") or {})
-    if base_clash:
-        raise SweepConfigError(f"{where}: {sorted(base_clash)} given both as params and as grid")
-    for key in set(params) & set(grid):  # a scale may turn a param into a grid axis, or back
-        if key in (over.get("grid") or {}):
-            params.pop(key)
-        else:
-            grid.pop(key)
-    return params, grid, overrides, exclude
-
-
-def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple = ()) -> SweepConfig:
-    """Read a sweep config at one scale (``smoke``, ``quick`` or ``paper``)."""
-    import yaml
-
-    if scale not in SCALES:
-        raise SweepConfigError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
-    path = Path(path)
-    if not path.is_file():
-        raise SweepConfigError(f"sweep config {path} does not exist")
-    path = path.resolve()
-    if path in _seen:
-        raise SweepConfigError(f"{path} includes itself (through {' -> '.join(map(str, _seen))})")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise SweepConfigError(f"{path}: expected a mapping at the top level")
-    stages: list[Stage] = []
-    summaries: list[Path] = []
-    for inc in raw.get("include") or []:
-        sub = load_config(_resolve_path(inc, path.parent), scale=scale, _seen=_seen + (path,))
-        stages += sub.stages
-        summaries += [s for s in sub.summaries if s not in summaries]
-    for i, st in enumerate(raw.get("stages") or []):
-        where = f"{path.name}: stage {i}"
-        if not isinstance(st, dict) or "name" not in st or "template" not in st:
-            raise SweepConfigError(f"{where} needs 'name' and 'template'")
-        params, grid, overrides, exclude = _merge_scale(st, scale, f"{where} ({st['name']})")
-        stages.append(Stage(str(st["name"]), _resolve_path(st["template"], path.parent), params, grid,
-                            overrides, exclude))
-    for s in raw.get("summaries") or []:
-        p = _resolve_path(s, path.parent)
-        if p not in summaries:
-            summaries.append(p)
-    names = [s.name for s in stages]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise SweepConfigError(f"{path.name}: stage names must be unique; repeated: {dup}")
-    return SweepConfig(str(raw.get("name") or path.stem), scale, stages, summaries, path)
+def _error_line(exc: BaseException) -> str:
+    """``"ValueError: message"`` of a failed notebook (papermill's message holds the whole traceback)."""
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    return f"{ename}: {evalue}"
 
 
 # --------------------------------------------------------------------------- one cell
@@ -220,51 +108,74 @@ def _worker_init(threads: int) -> None:
 
 
 def is_done(cell_dir: str | os.PathLike) -> bool:
-    """A cell is done when its records exist."""
-    return (Path(cell_dir) / records.RECORDS).is_file()
+    """A cell is done when its records read back and match its ``metrics.json``."""
+    return records.check_records(cell_dir) is None
 
 
-def run_cell(cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True,
-             threads: int | None = None) -> dict[str, Any]:
-    """Execute one cell with papermill unless it is done; returns its metrics.
+def _redo_reason(out: Path) -> str | None:
+    """Why a cell folder that exists is run again (None for a fresh cell)."""
+    if not out.exists():
+        return None
+    metrics = records.read_json(out / records.METRICS)
+    if metrics.get("status") == "failed":
+        return f"failed before: {str(metrics.get('error')).splitlines()[0]}"
+    if (out / records.RECORDS).is_file():
+        return records.check_records(out)
+    return "interrupted before writing its records"
 
-    A stale folder from an interrupted or failed try is cleared first. A failure keeps
-    the executed notebook and writes the error to ``metrics.json``; it does not raise.
-    ``threads`` sets the BLAS / torch threads of the cell's kernel.
+
+def run_cell(
+    cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True, threads: int | None = None
+) -> dict[str, Any]:
+    """Execute one cell with papermill unless it is done; returns its report row.
+
+    A folder from an interrupted, failed or unverifiable try is cleared first (the
+    reason is the row's ``redo``). ``metrics.json`` is written before the notebook runs
+    and completed after; a failure keeps the executed notebook and writes the error there;
+    it does not raise. ``threads`` sets the BLAS / torch threads of the cell's kernel.
     """
-    import papermill as pm
-
     if threads is not None:
         for var in _THREAD_VARS:
             os.environ[var] = str(threads)
-
     out = Path(run_dir) / cell.id
     if is_done(out):
         return {"cell_id": cell.id, "stage": cell.stage, "status": "done", "skipped": True}
+    redo = _redo_reason(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     params = dict(cell.params, run_dir=str(Path(run_dir).resolve()), out_dir=str(out.resolve()), quiet=quiet)
-    metrics: dict[str, Any] = {"cell_id": cell.id, "stage": cell.stage, "template": str(cell.template),
-                               "params": cell.params, "started": time.time(),
-                               "threads": threads or os.cpu_count()}
-    t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(str(cell.template), str(out / NOTEBOOK), parameters=params, kernel_name="python3",
-                            progress_bar=False, log_output=False, cwd=str(out))
-        if not is_done(out):
-            raise RuntimeError(f"template {cell.template.name} finished without writing {records.RECORDS}")
-        metrics["status"] = "done"
-    except Exception as exc:  # noqa: BLE001 - a failed cell is reported, not fatal
-        metrics["status"] = "failed"
-        # papermill's message holds the whole cell traceback; keep the exception line
-        ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
-        metrics["error"] = f"{ename}: {evalue}"[:2000]
-        metrics["traceback"] = traceback.format_exc()[-4000:]
-    metrics["seconds"] = time.perf_counter() - t0
+    metrics: dict[str, Any] = {
+        "cell_id": cell.id,
+        "stage": cell.stage,
+        "template": str(cell.template),
+        "params": cell.params,
+        "started": time.time(),
+        "status": "running",
+        "threads": threads or os.cpu_count(),
+        "host": socket.gethostname(),
+    }
     records.write_json(metrics, out / records.METRICS)
-    return {k: metrics[k] for k in ("cell_id", "stage", "status", "seconds") if k in metrics} | {
-        "error": metrics.get("error"), "skipped": False}
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"status": "done"}
+    try:
+        _execute_notebook(cell.template, out / NOTEBOOK, params, out, log_output=False)
+        why = records.check_records(out)
+        if why is not None:
+            raise RuntimeError(f"template {cell.template.name} finished but its records are not valid: {why}")
+    except Exception as exc:  # noqa: BLE001 - a failed cell is reported, not fatal
+        result = {"status": "failed", "error": _error_line(exc)[:2000], "traceback": traceback.format_exc()[-4000:]}
+    result["seconds"] = time.perf_counter() - t0
+    records.update_json(out / records.METRICS, **result)
+    return {
+        "cell_id": cell.id,
+        "stage": cell.stage,
+        "status": result["status"],
+        "seconds": result["seconds"],
+        "error": result.get("error"),
+        "skipped": False,
+        "redo": redo,
+    }
 
 
 def _run_cell_args(args: tuple) -> dict[str, Any]:
@@ -273,15 +184,25 @@ def _run_cell_args(args: tuple) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- sweeps
-def run_sweep(config: str | os.PathLike | SweepConfig, *, scale: str = "quick",
-              runs_root: str | os.PathLike = "runs", name: str | None = None, workers: int = 1,
-              scheduler: str | Any | None = None, quiet: bool = False, summaries: bool = True,
-              stages: Iterable[str] | None = None) -> pd.DataFrame:
+def run_sweep(
+    config: str | os.PathLike | SweepConfig,
+    *,
+    scale: str = "quick",
+    runs_root: str | os.PathLike = "runs",
+    name: str | None = None,
+    workers: int = 1,
+    scheduler: str | Any | None = None,
+    quiet: bool = False,
+    summaries: bool = True,
+    stages: Iterable[str] | None = None,
+    wait: bool = False,
+) -> pd.DataFrame:
     """Run every cell not yet done, stage by stage, then render the summaries.
 
     Parameters
     ----------
     config : path or SweepConfig
+        Checked in full (:func:`load_config`) before any cell runs.
     scale : {"smoke", "quick", "paper"}
     runs_root : path
         Parent of the sweep folder ``<runs_root>/<name>``.
@@ -296,31 +217,54 @@ def run_sweep(config: str | os.PathLike | SweepConfig, *, scale: str = "quick",
     summaries : bool
         Render the summary notebooks at the end.
     stages : iterable of str, optional
-        Only these stages.
+        Only these stages (each must be a stage of the config).
+    wait : bool
+        When another sweep holds the run directory, wait for it instead of refusing.
 
     Returns
     -------
     DataFrame
-        One row per cell of this run: ``cell_id, stage, status, seconds, skipped, error``.
+        One row per cell of this run: ``cell_id, stage, status, seconds, skipped, error,
+        redo`` (``redo``: why a cell that had a folder ran again).
+
+    Raises
+    ------
+    SweepConfigError
+        The config or a stage name is invalid (nothing ran).
+    SweepLockedError
+        Another sweep holds the run directory and ``wait`` is False.
     """
     cfg = config if isinstance(config, SweepConfig) else load_config(config, scale=scale)
+    wanted = check_stages(cfg, stages)
     run_dir = Path(runs_root) / (name or cfg.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    records.remove_partials(run_dir)
-    records.write_json({"config": str(cfg.path), "scale": cfg.scale, "name": name or cfg.name,
-                        "stages": [s.name for s in cfg.stages], "cells": [c.id for c in cfg.cells()],
-                        "summaries": [str(p) for p in cfg.summaries]}, run_dir / "sweep.json")
-    wanted = set(stages) if stages is not None else None
-    rows: list[dict[str, Any]] = []
+    with sweep_lock(run_dir, wait=wait):
+        records.remove_partials(run_dir)  # only those whose writer is gone
+        records.write_json(
+            {
+                "config": str(cfg.path),
+                "scale": cfg.scale,
+                "name": name or cfg.name,
+                "stages": [s.name for s in cfg.stages],
+                "cells": [c.id for c in cfg.cells()],
+                "summaries": [str(p) for p in cfg.summaries],
+            },
+            run_dir / "sweep.json",
+        )
+        rows = _run_stages(cfg, run_dir, wanted, workers=workers, scheduler=scheduler, quiet=quiet)
+        if summaries and cfg.summaries:
+            render_summaries(cfg, run_dir, quiet=quiet)
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, workers: int, scheduler, quiet: bool):
     from tqdm.auto import tqdm
 
-    all_cells = [c for s in cfg.stages if wanted is None or s.name in wanted for c in s.cells(cfg.scale)]
-    bar = tqdm(total=len(all_cells), desc=f"sweep {cfg.name}", unit="cell", disable=quiet)
+    chosen = [s for s in cfg.stages if wanted is None or s.name in wanted]
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=sum(len(s.cells(cfg.scale)) for s in chosen), desc=f"sweep {cfg.name}", unit="cell", disable=quiet)
     client = _dask_client(scheduler) if scheduler is not None else None
     try:
-        for stage in cfg.stages:
-            if wanted is not None and stage.name not in wanted:
-                continue
+        for stage in chosen:
             cells = stage.cells(cfg.scale)
             todo = [c for c in cells if not is_done(run_dir / c.id)]
             for c in cells:
@@ -330,15 +274,14 @@ def run_sweep(config: str | os.PathLike | SweepConfig, *, scale: str = "quick",
             bar.set_postfix_str(stage.name)
             for res in _execute(todo, run_dir, workers=workers, client=client, quiet=quiet):
                 rows.append(res)
+                if res["status"] == "failed":  # one line per failed cell, as it happens
+                    bar.write(f"FAILED {res['cell_id']}: {str(res['error']).splitlines()[0]}", file=sys.stderr)
                 bar.update(1)
     finally:
         bar.close()
         if client is not None and isinstance(scheduler, str):
             client.close()
-    report = pd.DataFrame(rows, columns=["cell_id", "stage", "status", "seconds", "skipped", "error"])
-    if summaries and cfg.summaries:
-        render_summaries(cfg, run_dir, quiet=quiet)
-    return report
+    return rows
 
 
 def _dask_client(scheduler: str | Any):
@@ -353,8 +296,10 @@ def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: b
     if client is not None:
         from dask.distributed import as_completed
 
-        futures = [client.submit(run_cell, c, str(run_dir), quiet=quiet, pure=False, key=f"{c.id}-{time.time_ns()}")
-                   for c in cells]
+        futures = [
+            client.submit(run_cell, c, str(run_dir), quiet=quiet, pure=False, key=f"{c.id}-{time.time_ns()}")
+            for c in cells
+        ]
         for fut in as_completed(futures):
             yield fut.result()
         return
@@ -373,32 +318,35 @@ def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: b
                 yield f.result()
 
 
+# --------------------------------------------------------------------------- summaries
 def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: bool = True) -> list[Path]:
     """Execute the summary notebooks over ``run_dir`` and render them to HTML.
 
-    Returns the HTML files written. A summary that fails is reported on stderr and
-    listed in ``summaries/failed.json`` (removed once all succeed).
+    Returns the HTML files written. A summary that fails loses its old HTML (a stale page
+    must not pass for a result), keeps its executed notebook with the error, is reported
+    on stderr and listed in ``summaries/failed.json`` (removed once all succeed).
     """
-    import papermill as pm
-
     out = Path(run_dir) / SUMMARIES
     out.mkdir(parents=True, exist_ok=True)
+    params = {"run_dir": str(Path(run_dir).resolve()), "out_dir": str(out.resolve()), "quiet": quiet}
     written: list[Path] = []
     failed: dict[str, str] = {}
     for nb in cfg.summaries:
         executed = out / nb.name
         html = executed.with_suffix(".html")
+        tmp = out / f"{records.TMP_PREFIX}{os.getpid()}-{nb.name}"
         try:
-            with records.atomic_path(executed) as tmp:
-                pm.execute_notebook(str(nb), str(tmp), parameters={"run_dir": str(Path(run_dir).resolve()),
-                                                                    "out_dir": str(out.resolve()), "quiet": quiet},
-                                    kernel_name="python3", progress_bar=False, cwd=str(out))
-            records.atomic_write(html, lambda p: p.write_text(notebook_to_html(executed)))
+            _execute_notebook(nb, tmp, params, out)
+            os.replace(tmp, executed)
+            page = notebook_to_html(executed)
+            records.atomic_write(html, lambda p, page=page: p.write_text(page))
             written.append(html)
         except Exception as exc:  # noqa: BLE001 - one broken summary must not hide the others
-            ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
-            failed[nb.name] = f"{ename}: {evalue}"
-            print(f"summary {nb.name} failed: {ename}: {evalue}", file=sys.stderr)
+            html.unlink(missing_ok=True)
+            if tmp.exists():
+                os.replace(tmp, executed)  # the executed notebook shows where it broke
+            failed[nb.name] = _error_line(exc)
+            print(f"summary {nb.name} FAILED: {failed[nb.name].splitlines()[0]}", file=sys.stderr)
     if failed:
         records.write_json(failed, out / "failed.json")
     elif (out / "failed.json").exists():
@@ -420,28 +368,20 @@ def notebook_to_html(path: str | os.PathLike) -> str:
 def sweep_status(run_dir: str | os.PathLike, config: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every cell of a sweep: ``cell_id, stage, status, seconds, error``.
 
-    ``status`` is done, failed, pending, or stale (a folder of a cell that the current
-    config no longer has).
-
-    Without ``config``, the sweep's own ``sweep.json`` names it; cells are then listed
-    from the config (so pending ones show) plus any folder found on disk.
+    ``status`` is done (records verified), failed, pending (not run, running, interrupted
+    or with records that do not match their metrics), or stale (a folder of a cell that
+    the current config no longer has). The cells are those ``sweep.json`` lists (the
+    config last run), or those of ``config``, plus any folder found on disk.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
-    expected: list[Cell] = []
-    meta_path = run_dir / "sweep.json"
-    if config is None and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        try:
-            cfg = load_config(meta["config"], scale=meta["scale"])
-            expected = [c for c in cfg.cells() if c.stage in set(meta.get("stages", [c.stage]))]
-        except (SweepConfigError, KeyError):
-            expected = []
-    elif config is not None:
-        expected = load_config(config, scale=json.loads(meta_path.read_text())["scale"]
-                               if meta_path.is_file() else "quick").cells()
-    ids = {c.id: c.stage for c in expected}
+    meta = records.read_json(run_dir / "sweep.json")
+    if config is not None:
+        expected = [c.id for c in load_config(config, scale=meta.get("scale", "quick")).cells()]
+    else:
+        expected = list(meta.get("cells") or [])
+    ids = {cid: cid.split("--")[0] for cid in expected}
     stale = set()
     for d in sorted(run_dir.iterdir()):
         if d.is_dir() and "--" in d.name and d.name not in ids:
@@ -450,29 +390,32 @@ def sweep_status(run_dir: str | os.PathLike, config: str | os.PathLike | None = 
     rows = []
     for cid, stage in ids.items():
         d = run_dir / cid
-        m = {}
-        if (d / records.METRICS).is_file():
-            m = json.loads((d / records.METRICS).read_text())
+        m = records.read_json(d / records.METRICS)
         if cid in stale and expected:
             status = "stale"  # left by an earlier config of this run directory; ignored by collect
         else:
             status = "done" if is_done(d) else ("failed" if m.get("status") == "failed" else "pending")
-        rows.append({"cell_id": cid, "stage": stage, "status": status, "seconds": m.get("seconds"),
-                     "error": m.get("error") if status == "failed" else None})
+        rows.append(
+            {
+                "cell_id": cid,
+                "stage": stage,
+                "status": status,
+                "seconds": m.get("seconds"),
+                "error": m.get("error") if status == "failed" else None,
+            }
+        )
     return pd.DataFrame(rows, columns=["cell_id", "stage", "status", "seconds", "error"])
 
 
 def current_cells(run_dir: str | os.PathLike) -> set[str] | None:
     """Ids of the cells of the config last run into ``run_dir`` (None if unknown)."""
-    meta = Path(run_dir) / "sweep.json"
-    if not meta.is_file():
-        return None
-    cells = json.loads(meta.read_text()).get("cells")
+    cells = records.read_json(Path(run_dir) / "sweep.json").get("cells")
     return set(cells) if cells is not None else None
 
 
-def cell_dirs(run_dir: str | os.PathLike, stage: str, *, done_only: bool = True,
-              current_only: bool = True) -> list[Path]:
+def cell_dirs(
+    run_dir: str | os.PathLike, stage: str, *, done_only: bool = True, current_only: bool = True
+) -> list[Path]:
     """Folders of a stage's cells (done ones only by default), sorted by id.
 
     With ``current_only``, cells left by an earlier config of the same run directory
@@ -482,15 +425,18 @@ def cell_dirs(run_dir: str | os.PathLike, stage: str, *, done_only: bool = True,
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist; run the sweep first")
     keep = current_cells(run_dir) if current_only else None
-    return sorted(d for d in run_dir.glob(f"{stage}--*")
-                  if d.is_dir() and (not done_only or is_done(d)) and (keep is None or d.name in keep))
+    return sorted(
+        d
+        for d in run_dir.glob(f"{stage}--*")
+        if d.is_dir() and (not done_only or is_done(d)) and (keep is None or d.name in keep)
+    )
 
 
 def collect(run_dir: str | os.PathLike, stage: str, **where: Any) -> pd.DataFrame:
     """The records of every done cell of ``stage``, concatenated (one tidy table).
 
     ``where`` keeps the rows whose columns equal the given values, e.g.
-    ``collect(run_dir, "x_subsets", dataset="mnist", size=30)``.
+    ``collect(run_dir, "x_subsets", dataset="mnist", n=30)``.
     """
     frames = [pd.read_parquet(d / records.RECORDS) for d in cell_dirs(run_dir, stage)]
     if not frames:
@@ -503,3 +449,41 @@ def collect(run_dir: str | os.PathLike, stage: str, **where: Any) -> pd.DataFram
     if df.empty and where:
         raise FileNotFoundError(f"no records of stage {stage!r} in {run_dir} with {where}")
     return df.reset_index(drop=True)
+
+
+def read_note(run_dir: str | os.PathLike, stages: str | Iterable[str]) -> str:
+    """One markdown line for the top of a summary: what it read and what is missing.
+
+    Parameters
+    ----------
+    run_dir : path
+        The sweep's run directory.
+    stages : str or iterable of str
+        The stages whose records the summary reads.
+
+    Returns
+    -------
+    str
+        ``"Read 5 of 6 cells (stage x_subsets). Failed: `id` (ValueError: ...)."``: the
+        number of done (verified) cells of those stages in the config last run into
+        ``run_dir``, then every failed cell (with the first line of its error) and every
+        pending (missing) one.
+    """
+    stages = [stages] if isinstance(stages, str) else list(stages)
+    status = sweep_status(run_dir)
+    status = status[status["stage"].isin(stages) & (status["status"] != "stale")]
+    done = int((status["status"] == "done").sum())
+    label = "stage" if len(stages) == 1 else "stages"
+    parts = [f"Read {done} of {len(status)} cells ({label} {', '.join(stages)})."]
+    failed = status[status["status"] == "failed"]
+    if len(failed):
+        items = [
+            f"`{r.cell_id}` ({str(r.error or 'no error recorded').splitlines()[0][:200]})" for r in failed.itertuples()
+        ]
+        parts.append(f"Failed: {'; '.join(items)}.")
+    pending = status[~status["status"].isin(["done", "failed"])]
+    if len(pending):
+        parts.append(f"Pending: {', '.join(f'`{c}`' for c in pending['cell_id'])}.")
+    if not len(failed) and not len(pending):
+        parts.append("None failed or missing.")
+    return " ".join(parts)

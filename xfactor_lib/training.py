@@ -1,36 +1,80 @@
 """Training and evaluation for every model of :mod:`xfactor_lib.models`.
 
-Neural nets follow the X-factor paper's protocol (SPEC 1, "Training"): cross-entropy,
-Adam, batch 200, shuffled each epoch, learning rate 1e-3 in epoch 1, 1e-4 from epoch 2,
-1e-5 from epoch 300; after each epoch stop when epoch >= 50 and the running training
-accuracy >= 99 %; at most 500 epochs. Every number is a field of :class:`TrainConfig`.
+Two recipes, both fields of :class:`TrainConfig`:
+
+- **Study X / A** (the default; SPEC 1, "Training"): cross-entropy, Adam, batch 200,
+  shuffled each epoch, learning rate 1e-3 in epoch 1, 1e-4 from epoch 2, 1e-5 from epoch
+  300 (``schedule="steps"``); after each epoch stop when epoch >= 50 and the running
+  training accuracy >= 99 %; at most 500 epochs.
+- **Study E** (SPEC 3, "Training recipe", after CCS): SGD with Nesterov momentum 0.9,
+  weight decay 5e-4, learning rate 0.1 annealed by a cosine over the run
+  (``schedule="cosine"``), batch 256, and a step budget (``steps``): every coreset trains
+  for exactly as many optimizer steps as the full-data run, so a 2 % coreset is not
+  starved; its epochs follow from the budget.
+
 Epochs are 1-based in the config (as in the paper) and 0-based in callbacks.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ._validation import as_float, check_choice, check_images, check_int, check_labels, resolve_device
 from .models import is_torch_model, make_model
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "TrainConfig",
+    "FitResult",
+    "cpu_threads",
+    "fit_torch",
+    "predict_proba_torch",
+    "classification_metrics",
+    "fit_model",
+    "evaluate",
+    "RECORD_KEYS",
+    "fit_columns",
+    "fit_subsets",
+]
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("steps", "cosine")
 
 
 @dataclass
 class TrainConfig:
-    """Neural-net training protocol.
+    """Neural-net training protocol (every field lands in the records, see :meth:`record`).
 
     Attributes
     ----------
     lr_schedule : sequence of (first_epoch, lr)
-        Learning rate from ``first_epoch`` (1-based) on.
+        ``schedule="steps"``: learning rate from ``first_epoch`` (1-based) on.
+        ``schedule="cosine"``: one entry ``(1, lr)``, the peak learning rate.
     batch_size, min_epochs, max_epochs : int
     target_train_acc : float
-        Stop after an epoch >= ``min_epochs`` whose running training accuracy reaches it.
+        Stop after an epoch >= ``min_epochs`` whose running training accuracy reaches it
+        (only without a step budget).
     weight_decay : float
     eval_batch_size : int
+    optimizer : {"adam", "sgd"}
+    momentum : float
+        SGD momentum (0 for Adam).
+    nesterov : bool
+        Nesterov momentum (SGD with momentum > 0 only).
+    schedule : {"steps", "cosine"}
+        ``"steps"``: the piecewise-constant ``lr_schedule`` by epoch. ``"cosine"``: step s
+        of S runs at ``lr * (1 + cos(pi * s / S)) / 2``, S being the step budget (or
+        ``max_epochs`` epochs of steps without one).
+    steps : int
+        Optimizer-step budget: train for exactly this many steps (the last epoch may be
+        partial) and ignore the stop rule; 0: ``min_epochs`` / ``max_epochs`` and the
+        stop rule decide.
     """
 
     lr_schedule: Sequence[tuple[int, float]] = ((1, 1e-3), (2, 1e-4), (300, 1e-5))
@@ -40,24 +84,58 @@ class TrainConfig:
     target_train_acc: float = 0.99
     weight_decay: float = 0.0
     eval_batch_size: int = 1000
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    nesterov: bool = False
+    schedule: str = "steps"
+    steps: int = 0
 
     def __post_init__(self) -> None:
         sched = sorted((int(e), float(lr)) for e, lr in self.lr_schedule)
         if not sched or sched[0][0] != 1:
             raise ValueError(f"lr_schedule must start at epoch 1, got {self.lr_schedule}")
         self.lr_schedule = tuple(sched)
-        if self.batch_size < 1 or self.max_epochs < 1 or self.min_epochs < 0:
-            raise ValueError("batch_size and max_epochs must be >= 1 and min_epochs >= 0")
+        for name, low in (
+            ("batch_size", 1),
+            ("max_epochs", 1),
+            ("min_epochs", 0),
+            ("eval_batch_size", 1),
+            ("steps", 0),
+        ):
+            setattr(self, name, check_int(getattr(self, name), name, low=low))
         if self.min_epochs > self.max_epochs:
             raise ValueError(f"min_epochs ({self.min_epochs}) exceeds max_epochs ({self.max_epochs})")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        if self.momentum < 0 or self.weight_decay < 0:
+            raise ValueError(f"momentum and weight_decay must be >= 0, got {self.momentum} and {self.weight_decay}")
+        if self.optimizer == "adam" and (self.momentum or self.nesterov):
+            raise ValueError("momentum and nesterov apply to optimizer='sgd' only")
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0 (e.g. 0.9)")
+        if self.schedule == "cosine" and len(self.lr_schedule) != 1:
+            raise ValueError(
+                f"schedule='cosine' anneals one peak learning rate: give lr_schedule=[[1, lr]], "
+                f"got {[list(x) for x in self.lr_schedule]}"
+            )
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of 1-based ``epoch``."""
+        """Learning rate of 1-based ``epoch`` under the piecewise schedule."""
         lr = self.lr_schedule[0][1]
         for start, value in self.lr_schedule:
             if epoch >= start:
                 lr = value
         return lr
+
+    def lr_at_step(self, step: int, *, epoch: int, total: int) -> float:
+        """Learning rate of 0-based optimizer ``step`` (of ``total``) in 1-based ``epoch``."""
+        if self.schedule == "cosine":
+            return self.lr_schedule[0][1] * 0.5 * (1.0 + math.cos(math.pi * step / total))
+        return self.lr_at(epoch)
+
+    def total_steps(self, N: int) -> int:
+        """Optimizer steps of a run on ``N`` samples: the budget, else ``max_epochs`` epochs."""
+        return self.steps or self.max_epochs * math.ceil(N / self.batch_size)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
@@ -75,14 +153,26 @@ class TrainConfig:
         d["lr_schedule"] = [list(x) for x in self.lr_schedule]
         return d
 
+    def with_steps(self, steps: int) -> "TrainConfig":
+        """A copy with the step budget ``steps``."""
+        return replace(self, steps=steps)
+
+    def record(self, prefix: str = "") -> dict[str, Any]:
+        """The protocol as flat record columns (``lr_schedule`` as ``"1:0.001 2:0.0001"``)."""
+        d = self.to_dict()
+        d["lr_schedule"] = " ".join(f"{e}:{lr:g}" for e, lr in self.lr_schedule)
+        d["lr"] = self.lr_schedule[0][1]
+        return {f"{prefix}{k}": v for k, v in d.items()}
+
 
 @dataclass
 class FitResult:
-    """What training did: epochs run, last running training accuracy, seconds, history."""
+    """What training did: epochs run, optimizer steps, last running training accuracy, seconds."""
 
     epochs: int
     train_acc: float
     seconds: float
+    steps: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -91,17 +181,6 @@ def cpu_threads() -> int:
     import torch
 
     return int(torch.get_num_threads())
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` gives ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for but no CUDA GPU is visible; use device='auto' or 'cpu'")
-    return str(device)
 
 
 def _to_device(model, device: str):
@@ -117,36 +196,61 @@ def _to_device(model, device: str):
     return model
 
 
+def _check_images4(X: Any) -> np.ndarray:
+    """Images ``(N, C, H, W)``, uint8 or float in [0, 1] (checked by ``_validation``)."""
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"X must be images (N, C, H, W), got shape {X.shape}")
+    check_images(X)
+    return X
+
+
 def _as_tensor_images(X: np.ndarray, device: str):
     """uint8 (N, C, H, W) -> float32 tensor in [0, 1] on ``device`` (one copy)."""
     import torch
 
-    X = np.asarray(X)
-    if X.ndim != 4:
-        raise ValueError(f"X must be images (N, C, H, W) for a neural net, got shape {X.shape}")
     t = torch.from_numpy(np.ascontiguousarray(X)).to(device)
-    if t.dtype == torch.uint8:
-        return t.float().div_(255.0)
-    if not torch.isfinite(t).all():
-        raise ValueError("X has NaN or inf pixels; clean them first")
-    return t.float()
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
 
 
-def _check_xy(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f"y must be one label per image: X has {len(X)} images, y has shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must be integer class labels, got dtype {y.dtype}")
+def _check_xy(X: np.ndarray, y: Any, K: int | None = None) -> np.ndarray:
+    y, _ = check_labels(y, len(X), K=K)
     if len(y) == 0:
         raise ValueError("cannot train on an empty subset")
-    return y.astype(np.int64)
+    return y
 
 
-def fit_torch(model, X: np.ndarray, y: np.ndarray, *, config: TrainConfig | None = None,
-              device: str = "auto", seed: int = 0, callbacks: Iterable[Any] = (),
-              progress: bool = False) -> FitResult:
-    """Train a torch model in place with the paper's protocol.
+def _optimizer(model, config: TrainConfig):
+    import torch
+
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr_schedule[0][1],
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
+    return torch.optim.Adam(model.parameters(), lr=config.lr_schedule[0][1], weight_decay=config.weight_decay)
+
+
+def _device(device: Any) -> str:
+    dev = resolve_device(device)
+    return "cpu" if dev == "torch:cpu" else dev
+
+
+def fit_torch(
+    model,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    config: TrainConfig | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    callbacks: Iterable[Any] = (),
+    progress: bool = False,
+) -> FitResult:
+    """Train a torch model in place with ``config``'s protocol.
 
     Parameters
     ----------
@@ -167,45 +271,54 @@ def fit_torch(model, X: np.ndarray, y: np.ndarray, *, config: TrainConfig | None
     Returns
     -------
     FitResult
+        ``steps`` is the number of optimizer steps taken (``config.steps`` when set).
     """
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     config = config or TrainConfig()
+    X = _check_images4(X)
     y = _check_xy(X, y)
-    dev = resolve_device(device)
+    dev = _device(device)
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     Xt = _as_tensor_images(X, dev)
     yt = torch.from_numpy(y).to(dev)
     _to_device(model, dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
+    opt = _optimizer(model, config)
     batch_cbs = [c for c in callbacks if hasattr(c, "on_batch")]
     epoch_cbs = [c for c in callbacks if hasattr(c, "on_epoch_end")]
-    N = len(y)
+    N, B = len(y), config.batch_size
+    total = config.total_steps(N)
+    max_epochs = math.ceil(total / math.ceil(N / B)) if config.steps else config.max_epochs
     t0 = time.perf_counter()
     history: list[dict[str, float]] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.max_epochs, desc="epochs", leave=False)
-    epoch = 0
-    acc = 0.0
-    for epoch in range(1, config.max_epochs + 1):
-        for g in opt.param_groups:
-            g["lr"] = config.lr_at(epoch)
+        bar = tqdm(total=max_epochs, desc="epochs", leave=False)
+    epoch, step, acc, lr = 0, 0, 0.0, config.lr_schedule[0][1]
+    for epoch in range(1, max_epochs + 1):
         perm = torch.randperm(N, generator=gen).to(dev)
         correct = torch.zeros((), dtype=torch.long, device=dev)
         loss_sum = torch.zeros((), dtype=torch.float32, device=dev)
-        for start in range(0, N, config.batch_size):
-            idx = perm[start:start + config.batch_size]
+        seen = 0
+        for start in range(0, N, B):
+            if step == total:  # a step budget can end inside an epoch
+                break
+            lr = config.lr_at_step(step, epoch=epoch, total=total)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = perm[start : start + B]
             xb, yb = Xt[idx], yt[idx]
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            step += 1
+            seen += len(idx)
             with torch.no_grad():
                 detached = logits.detach()
                 correct += (detached.argmax(1) == yb).sum()
@@ -215,35 +328,39 @@ def fit_torch(model, X: np.ndarray, y: np.ndarray, *, config: TrainConfig | None
         for cb in epoch_cbs:
             cb.on_epoch_end(epoch - 1, model)
             model.train()
-        acc = correct.item() / N  # one host sync per epoch
-        history.append({"epoch": epoch, "train_acc": acc, "train_loss": loss_sum.item() / N,
-                        "lr": config.lr_at(epoch)})
+        acc = correct.item() / seen  # one host sync per epoch
+        history.append(
+            {"epoch": epoch, "train_acc": acc, "train_loss": loss_sum.item() / seen, "lr": lr, "steps": step}
+        )
         if bar is not None:
             bar.update(1)
             bar.set_postfix(acc=f"{acc:.3f}")
-        if epoch >= config.min_epochs and acc >= config.target_train_acc:
+        if not config.steps and epoch >= config.min_epochs and acc >= config.target_train_acc:
             break
     if bar is not None:
         bar.close()
-    return FitResult(epochs=epoch, train_acc=acc, seconds=time.perf_counter() - t0, history=history)
+    return FitResult(epochs=epoch, train_acc=acc, seconds=time.perf_counter() - t0, steps=step, history=history)
 
 
 def predict_proba_torch(model, X: np.ndarray, *, device: str = "auto", batch_size: int = 1000) -> np.ndarray:
     """Softmax probabilities ``(N, K)`` of a torch model in eval mode (no grad)."""
     import torch
 
-    dev = resolve_device(device)
+    X = _check_images4(X)
+    dev = _device(device)
     _to_device(model, dev).eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
-            xb = _as_tensor_images(X[start:start + batch_size], dev)
+            xb = _as_tensor_images(X[start : start + batch_size], dev)
             out.append(torch.softmax(model(xb).float(), dim=1))
     model.train()
     return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
-def classification_metrics(y_true: np.ndarray, scores: np.ndarray, *, K: int, probabilistic: bool = True) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, scores: np.ndarray, *, K: int, probabilistic: bool = True
+) -> dict[str, Any]:
     """Accuracy, error, balanced accuracy, per-class accuracy and one-vs-rest AUCs.
 
     Parameters
@@ -287,49 +404,53 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, *, K: int, pr
     return out
 
 
-def fit_model(name: str, X: np.ndarray, y: np.ndarray, *, K: int, config: TrainConfig | None = None,
-              device: str = "auto", seed: int = 0, pretrained: bool | str = "auto", width: int = 512,
-              callbacks: Iterable[Any] = (), progress: bool = False) -> tuple[Any, dict[str, Any]]:
+def fit_model(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    K: int,
+    config: TrainConfig | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    pretrained: bool | str = "auto",
+    width: int = 512,
+    callbacks: Iterable[Any] = (),
+    progress: bool = False,
+) -> tuple[Any, dict[str, Any]]:
     """Make and train model ``name`` on images ``X`` (uint8 ``(N, C, H, W)``) and labels ``y``.
 
     Returns
     -------
     model : fitted estimator or torch module
     info : dict
-        ``model, pretrained, epochs, train_acc, seconds`` (+ ``params`` for nets).
+        ``model, pretrained, epochs, steps, train_acc, seconds, K`` (+ ``params`` for nets).
     """
-    X = np.asarray(X)
-    if X.ndim != 4:
-        raise ValueError(f"X must be images (N, C, H, W), got shape {X.shape}")
-    y = _check_xy(X, y)
-    if y.max() >= K:
-        raise ValueError(f"label {y.max()} out of range for K={K} classes")
+    X = _check_images4(X)
+    y = _check_xy(X, y, K)
     C, H, W = X.shape[1:]
     model, info = make_model(name, C=C, H=H, W=W, K=K, seed=seed, width=width, pretrained=pretrained)
     t0 = time.perf_counter()
     if is_torch_model(name):
         res = fit_torch(model, X, y, config=config, device=device, seed=seed, callbacks=callbacks, progress=progress)
-        info.update(epochs=res.epochs, train_acc=res.train_acc, history=res.history)
+        info.update(epochs=res.epochs, steps=res.steps, train_acc=res.train_acc, history=res.history)
     else:
-        from .data import flatten
-
-        Xf = flatten(X)
+        Xf = as_float(X, dtype=np.float32)
         model.fit(Xf, y)
-        info.update(epochs=0, train_acc=float((model.predict(Xf) == y).mean()))
+        info.update(epochs=0, steps=0, train_acc=float((model.predict(Xf) == y).mean()))
     info["seconds"] = time.perf_counter() - t0
     info["K"] = K
     return model, info
 
 
-def evaluate(model, X: np.ndarray, y: np.ndarray, *, K: int, device: str = "auto",
-             batch_size: int = 1000) -> dict[str, Any]:
+def evaluate(
+    model, X: np.ndarray, y: np.ndarray, *, K: int, device: str = "auto", batch_size: int = 1000
+) -> dict[str, Any]:
     """Test metrics of a fitted model (see :func:`classification_metrics`)."""
-    X = np.asarray(X)
-    y = _check_xy(X, y)
+    X = _check_images4(X)
+    y = _check_xy(X, y, K)
     if hasattr(model, "predict") and not hasattr(model, "parameters"):
-        from .data import flatten
-
-        Xf = flatten(X)
+        Xf = as_float(X, dtype=np.float32)
         if hasattr(model, "predict_proba"):
             return classification_metrics(y, _full_proba(model, Xf, K), K=K)
         pred = model.predict(Xf)
@@ -345,15 +466,57 @@ def _full_proba(model, Xf: np.ndarray, K: int) -> np.ndarray:
     return out
 
 
+def fit_columns(info: dict[str, Any], config: TrainConfig | None, *, model: str) -> dict[str, Any]:
+    """Record columns of one fit: ``epochs, steps, train_acc, seconds, pretrained, threads``,
+    and for a neural net every :class:`TrainConfig` field (:meth:`TrainConfig.record`)."""
+    out = {
+        "epochs": info["epochs"],
+        "steps_run": info["steps"],
+        "train_acc": info["train_acc"],
+        "seconds": info["seconds"],
+        "pretrained": bool(info["pretrained"]),
+        "weights": info["weights"],
+        "threads": cpu_threads(),
+    }
+    if is_torch_model(model):
+        out.update((config or TrainConfig()).record())
+    return out
+
+
 #: Manifest columns copied into every record (list columns are left out).
-RECORD_KEYS = ("subset_id", "study", "dataset", "size", "kind", "strategy", "direction", "m", "repeat",
-               "seed", "cb_bin", "cb_1", "n_images")
+RECORD_KEYS = (
+    "subset_id",
+    "study",
+    "dataset",
+    "n",
+    "size",
+    "kind",
+    "strategy",
+    "direction",
+    "m",
+    "repeat",
+    "seed",
+    "cb_bin",
+    "cb_1",
+)
 
 
-def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None = None,
-                device: str = "auto", seed: int = 0, test_indices: np.ndarray | None = None,
-                pretrained: bool | str = "auto", width: int = 512, quiet: bool = False,
-                extra: dict[str, Any] | None = None, row_hook=None):
+def fit_subsets(
+    manifest,
+    train,
+    test,
+    *,
+    model: str,
+    config: TrainConfig | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    test_indices: np.ndarray | None = None,
+    pretrained: bool | str = "auto",
+    width: int = 512,
+    quiet: bool = False,
+    extra: dict[str, Any] | None = None,
+    row_hook=None,
+):
     """Train ``model`` on every subset of a manifest and score it on the test split.
 
     Parameters
@@ -372,14 +535,14 @@ def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None
     extra : dict, optional
         Constant columns added to every record (``scale``, ...).
     row_hook : callable, optional
-        ``row_hook(X, y) -> dict`` of more columns per subset (e.g. ``lcr.subset_features``).
+        ``row_hook(X, y) -> dict`` of more columns per subset (e.g. ``diversity.subset_features``).
 
     Returns
     -------
     DataFrame
         One record per subset: the manifest's parameter columns, ``model``, ``train_seed``,
-        the metrics of :func:`classification_metrics`, ``epochs, train_acc, seconds,
-        pretrained, n_train, n_test``.
+        the metrics of :func:`classification_metrics`, :func:`fit_columns` (what training
+        did and, for nets, the protocol), ``n_train, n_test``.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -392,18 +555,23 @@ def fit_subsets(manifest, train, test, *, model: str, config: TrainConfig | None
     if test_indices is not None:
         Xte, yte = Xte[np.asarray(test_indices)], yte[np.asarray(test_indices)]
     rows = []
-    for _, sub in tqdm(manifest.iterrows(), total=len(manifest), desc=f"{model} subsets", disable=quiet,
-                       leave=False):
+    for _, sub in tqdm(manifest.iterrows(), total=len(manifest), desc=f"{model} subsets", disable=quiet, leave=False):
         idx = np.asarray(sub["indices"], dtype=np.int64)
         X, y = train.images[idx], train.labels[idx]
-        fitted, info = fit_model(model, X, y, K=train.K, config=config, device=device, seed=seed,
-                                 pretrained=pretrained, width=width)
+        fitted, info = fit_model(
+            model, X, y, K=train.K, config=config, device=device, seed=seed, pretrained=pretrained, width=width
+        )
         metrics = evaluate(fitted, Xte, yte, K=train.K, device=device)
         rec = {k: sub[k] for k in RECORD_KEYS if k in sub.index}
         rec.update(extra or {})
-        rec.update(model=model, train_seed=seed, **metrics, epochs=info["epochs"], train_acc=info["train_acc"],
-                   seconds=info["seconds"], pretrained=bool(info["pretrained"]), n_train=len(idx), n_test=len(yte),
-                   threads=cpu_threads())
+        rec.update(
+            model=model,
+            train_seed=seed,
+            **metrics,
+            **fit_columns(info, config, model=model),
+            n_train=len(idx),
+            n_test=len(yte),
+        )
         if row_hook is not None:
             rec.update(row_hook(X, y))
         rows.append(rec)

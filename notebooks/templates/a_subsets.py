@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Study A — subsets of one size across the class-balance range
+# # Study A — subsets of `size` images across the class-balance range
 # Class-count vectors of total `size` covering class balance CB_1 from one dominant class
 # to perfect balance (uniform and Dirichlet draws), binned into `n_bins` equal CB_1 bins
 # over [1, K], `per_bin` kept per bin; images within a class at random.
@@ -24,15 +24,14 @@ out_dir: str = ""  # set by the sweep
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from xfactor_lib import data, plots, records, selection
+from xfactor_lib import plots
+from xfactor_lib.studies import a
 
-train = data.load_dataset(dataset, "train")
-manifest = selection.balance_subsets(train.labels, size, seed=seed, n_bins=n_bins, per_bin=per_bin, dataset=dataset)
-print(f"{len(manifest)} subsets of {size} images; CB_1 from {manifest['cb_1'].min():.2f} to {manifest['cb_1'].max():.2f}")
-
-# %%
-plots.study_a.balance_histogram(manifest, K=train.K)
+manifest = a.make_subsets(dataset, size, n_bins=n_bins, per_bin=per_bin, seed=seed, scale=scale)
+a.subset_table(manifest)
 
 # %%
-if out_dir:
-    records.write_records(manifest.assign(scale=scale), out_dir)
+plots.study_a.balance_histogram(manifest)
+
+# %%
+a.save(manifest, out_dir)

@@ -7,11 +7,10 @@
 # ---
 
 # %% [markdown]
-# # Study A — train on every subset of one size, and measure its diversity
-# For each subset of the `a_subsets` stage: train `model` (ResNet-18 in the paper), score
-# ACC, balanced ACC and one-vs-rest AUC on the test split, and compute the 27 LCR
-# diversity features (Z = exp(-RMSD), species = images, subcommunities = classes) and the
-# 3 systematic features.
+# # Study A — train on every subset of `size` images, and measure its diversity
+# For each subset of the `a_subsets` stage: train `model`, score ACC, balanced ACC and
+# one-vs-rest AUC on the test split, and compute the 27 LCR diversity features
+# (Z = exp(-RMSD), species = images, subcommunities = classes) and the 3 systematic features.
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # must match an a_subsets cell
@@ -28,20 +27,21 @@ out_dir: str = ""  # set by the sweep
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from xfactor_lib import data, lcr, records, sweep, training
+from xfactor_lib.studies import a
 
-manifest = sweep.collect(run_dir, "a_subsets", dataset=dataset, size=size)
-train, test = data.load_train_test(dataset, test_sample=test_sample)
-config = training.TrainConfig.from_dict(train_config)
-print(f"{len(manifest)} subsets of {size} images; {model}; {config}")
+manifest = a.load_subsets(run_dir, dataset=dataset, size=size)
+recs = a.train(
+    manifest,
+    model=model,
+    seed=seed,
+    train_config=train_config,
+    test_sample=test_sample,
+    pretrained=pretrained,
+    device=device,
+    scale=scale,
+    quiet=quiet,
+)
+a.feature_table(recs)
 
 # %%
-recs = training.fit_subsets(manifest, train, test, model=model, config=config, device=device, seed=seed,
-                            quiet=quiet, row_hook=lcr.subset_features,
-                            pretrained=pretrained,
-                            extra={"scale": scale, "test_sample": test_sample})
-recs[["subset_id", "cb_1", "A_0", "A_1", "G_1", "bacc", "auc_macro"]].round(3)
-
-# %%
-if out_dir:
-    records.write_records(recs, out_dir)
+a.save(recs, out_dir)

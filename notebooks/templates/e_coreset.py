@@ -9,17 +9,21 @@
 # %% [markdown]
 # # Study E — coresets of one method
 # Selects coresets from the surrogate's recorded dynamics (`e_surrogate` stage) with one
-# method at each rate, trains `arch` on each with each seed, and scores it on the test
-# split. `method="full"` trains on the whole pool (the reference).
+# method at each rate, using the window starts chosen on validation at that rate; trains
+# `arch` on each with each seed for the full-pool run's number of optimizer steps, and
+# scores it on the test split. `method="full"` trains on the whole pool (the reference,
+# once per seed whatever the rates).
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # must match an e_surrogate cell
 surrogate_seed: int = 0  # which surrogate run
 method: str = "eva"  # random | forgetting | entropy | el2n | aum | ccs | eva | var_s | exp_s | var_d | exp_d | full
-rates: list = [0.02, 0.05, 0.1, 0.2, 0.3]  # coreset fractions of the pool
+rates: list = [0.02, 0.05, 0.1, 0.2, 0.3]  # coreset fractions of the pool (each searched by e_surrogate)
 seeds: list = [0, 1, 2]  # training seeds (also the draw of random / CCS coresets)
 arch: str = "resnet18"  # model trained on the coresets
-train_config: dict = {}  # its TrainConfig fields; empty: the paper's protocol
+train_config: dict = {}  # its TrainConfig fields (SPEC 3: the surrogate's recipe)
+full_epochs: int = 0  # step budget of every coreset: this many epochs of the whole pool (0: train_config as is)
+eva_variant: str = "sum"  # sum: the paper's Eq. 6 | released: the authors' code
 el2n_epoch: int = 20  # EL2N: the early epoch whose error score ranks samples
 test_sample: int = 0  # evaluate on this many test images, class-balanced (0: all)
 device: str = "auto"  # auto | cpu | cuda
@@ -29,28 +33,40 @@ out_dir: str = ""  # set by the sweep
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from pathlib import Path
+from xfactor_lib import data, records
+from xfactor_lib.studies import e
 
-import numpy as np
-
-from xfactor_lib import coreset, data, eva, records, sweep, training
-
-surr = sweep.collect(run_dir, "e_surrogate", dataset=dataset, seed=surrogate_seed).iloc[0]
-cell = Path(run_dir) / surr["cell_id"]
-dyn = eva.Dynamics.load(cell / "dynamics.npz")
-pool = np.load(cell / "pool.npz")["pool"]
+surrogate = e.load_surrogate(run_dir, dataset=dataset, seed=surrogate_seed)
 train, test = data.load_train_test(dataset, test_sample=test_sample)
-print(f"{method}: pool {len(pool)}, windows early {surr['best_early']} / late {surr['best_late']} "
-      f"(K={surr['window']}), arch {arch}")
+config = e.coreset_config(train_config, n_pool=len(surrogate.pool), full_epochs=full_epochs)
+print(
+    f"{method}: pool {len(surrogate.pool)}, windows {surrogate.windows} (window {surrogate.window}), arch {arch}, "
+    f"{config.steps} optimizer steps per coreset"
+)
 
 # %%
-recs = coreset.evaluate_coresets(dyn, train, pool, test, methods=[method], rates=rates, seeds=seeds, arch=arch,
-                                 early_start=int(surr["best_early"]), late_start=int(surr["best_late"]),
-                                 window=int(surr["window"]), config=training.TrainConfig.from_dict(train_config),
-                                 el2n_epoch=el2n_epoch, device=device, quiet=quiet,
-                                 extra={"dataset": dataset, "surrogate_seed": surrogate_seed, "scale": scale,
-                                        "test_sample": test_sample})
-eva.coreset_summary(recs)
+recs = e.evaluate_coresets(
+    surrogate,
+    train,
+    test,
+    methods=[method],
+    rates=rates,
+    seeds=seeds,
+    arch=arch,
+    config=config,
+    eva_variant=eva_variant,
+    el2n_epoch=el2n_epoch,
+    device=device,
+    quiet=quiet,
+    extra={
+        "dataset": dataset,
+        "surrogate_seed": surrogate_seed,
+        "scale": scale,
+        "test_sample": test_sample,
+        "full_epochs": full_epochs,
+    },
+)
+e.coreset_summary(recs)
 
 # %%
 if out_dir:

@@ -10,9 +10,9 @@
 # # Study E — surrogate run and window search
 # Trains the surrogate on the pool while recording, for every sample and epoch, the error
 # score S, correctness, logit margin and the final softmax (one run serves EVA and every
-# baseline). Then scores every EVA window combination by the **validation** accuracy of a
-# model trained on the coreset it selects. Writes `dynamics.npz`, `pool.npz` and the
-# window table (records).
+# baseline). Then, **for each rate**, scores every EVA window combination by the
+# **validation** accuracy of a model trained on the coreset it selects (the test split is
+# never read for a choice). Writes `dynamics.npz`, `pool.npz` and the window table.
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # any name load_dataset accepts
@@ -21,13 +21,15 @@ model: str = "resnet18"  # surrogate architecture
 pool_size: int = 0  # images the surrogate trains on, class-balanced (0: all but validation)
 val_size: int = 1000  # validation images carved from train (ignored when use_val_split)
 use_val_split: bool = False  # use the data set's own val split (MedMNIST)
-train_config: dict = {}  # TrainConfig fields of the surrogate; empty: the paper's protocol
+train_config: dict = {}  # TrainConfig fields of the surrogate (SPEC 3: SGD, Nesterov 0.9, lr 0.1 cosine)
 record_mode: str = "train"  # train: score the training pass | eval: separate no-grad pass
-window: int = 10  # K: epochs per window
+window: int = 10  # epochs per EVA window
 step: int = 10  # grid step of the window starts
-search_rate: float = 0.1  # coreset rate used to score window combinations
+rates: list = [0.02, 0.05, 0.1, 0.2, 0.3]  # window starts are searched at each of these rates
+eva_variant: str = "sum"  # sum: the paper's Eq. 6 | released: the authors' code
 search_arch: str = "resnet18"  # model trained on each candidate coreset
 search_config: dict = {}  # its TrainConfig fields
+full_epochs: int = 0  # step budget of each candidate: this many epochs of the whole pool (0: search_config as is)
 test_sample: int = 0  # surrogate test accuracy on this many test images (0: all)
 device: str = "auto"  # auto | cpu | cuda
 scale: str = "quick"  # set by the sweep
@@ -36,44 +38,74 @@ out_dir: str = ""  # set by the sweep
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from pathlib import Path
-
-from xfactor_lib import coreset, data, plots, records, training
+from xfactor_lib import data, plots, records, training
+from xfactor_lib.studies import e
 
 train, test = data.load_train_test(dataset, test_sample=test_sample)
 val = data.load_dataset(dataset, "val") if use_val_split else None
-pool, val_idx = coreset.split_pool(train, pool_size=pool_size, val_size=0 if val else val_size, seed=seed, val=val)
+pool, val_idx = e.split_pool(train, pool_size=pool_size, val_size=0 if val else val_size, seed=seed, val=val)
 X_val, y_val = (val.images, val.labels) if val else (train.images[val_idx], train.labels[val_idx])
 config = training.TrainConfig.from_dict(train_config)
-print(f"pool {len(pool)} images, validation {len(y_val)}, surrogate {model}, {config}")
+search = e.coreset_config(search_config, n_pool=len(pool), full_epochs=full_epochs)
+print(f"pool {len(pool)} images, validation {len(y_val)}, surrogate {model}, search coresets {search.steps} steps")
 
 # %%
-dyn, info, surrogate = coreset.train_surrogate(train, pool, model=model, config=config, device=device, seed=seed,
-                                               mode=record_mode, progress=not quiet)
+dyn, info, surrogate = e.train_surrogate(
+    train, pool, model=model, config=config, device=device, seed=seed, mode=record_mode, progress=not quiet
+)
 surrogate_test = training.evaluate(surrogate, test.images, test.labels, K=train.K, device=device)
 print(f"surrogate: {info['epochs']} epochs, train acc {info['train_acc']:.3f}, test acc {surrogate_test['acc']:.4f}")
 if out_dir:
-    dyn.save(Path(out_dir) / "dynamics.npz")
-    records.write_npz(Path(out_dir) / "pool.npz", pool=pool, val=val_idx if val_idx is not None else [])
+    e.save_surrogate(out_dir, dyn, pool, val_idx)
 
 # %%
 plots.study_e.error_score_curves(dyn)
 
 # %%
-windows = coreset.search_windows(dyn, train, pool, X_val, y_val, rate=search_rate, window=window, step=step,
-                                 arch=search_arch, config=training.TrainConfig.from_dict(search_config),
-                                 device=device, seed=seed)
-best_early, best_late = windows.attrs["best"]
-print(f"best windows on validation: early {best_early}, late {best_late}")
-plots.study_e.window_curves(windows.assign(dataset=dataset, rate=search_rate))
+windows = e.search_windows(
+    dyn,
+    train,
+    pool,
+    X_val,
+    y_val,
+    rates=rates,
+    window=window,
+    step=step,
+    arch=search_arch,
+    config=search,
+    variant=eva_variant,
+    device=device,
+    seed=seed,
+)
+print("best windows on validation:", windows.best)
+plots.study_e.window_curves(e.window_summary(windows.table.assign(dataset=dataset)), window=window)
 
 # %%
-recs = windows.assign(dataset=dataset, seed=seed, model=model, scale=scale, window=window, step=step,
-                      search_rate=search_rate, search_arch=search_arch, best_early=best_early, best_late=best_late,
-                      surrogate_epochs=info["epochs"], surrogate_train_acc=info["train_acc"],
-                      surrogate_test_acc=surrogate_test["acc"], surrogate_seconds=info["seconds"],
-                      n_pool=len(pool), n_val=len(y_val), record_mode=record_mode,
-                      cell_id=Path(out_dir).name if out_dir else "")
+recs = e.surrogate_records(
+    windows,
+    info=info,
+    test_metrics=surrogate_test,
+    config=config,
+    search_config=search,
+    n_pool=len(pool),
+    n_val=len(y_val),
+    device=device,
+    out_dir=out_dir,
+    params=dict(
+        dataset=dataset,
+        seed=seed,
+        model=model,
+        scale=scale,
+        window=window,
+        step=step,
+        eva_variant=eva_variant,
+        search_arch=search_arch,
+        pool_size=pool_size,
+        record_mode=record_mode,
+        test_sample=test_sample,
+        full_epochs=full_epochs,
+    ),
+)
 if out_dir:
     records.write_records(recs, out_dir)
 recs

@@ -17,6 +17,20 @@ from .study_x import (
     zscore_scatter,
 )
 
+__all__ = [
+    "data",
+    "study_a",
+    "study_e",
+    "study_x",
+    "class_spearman_heatmaps",
+    "error_vs_size",
+    "overlap_heatmaps",
+    "r2_heatmaps",
+    "zscore_cdfs",
+    "zscore_scatter",
+    "show_figures_inline",
+]
+
 
 def show_figures_inline() -> bool:
     """Render returned Figures as PNG in the running IPython shell (no-op elsewhere)."""

@@ -1,11 +1,11 @@
 """Figures and tables of study E (EVA paper Table 1, Figs. 1, 3-5): one function per figure.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so they
-work under any backend. Every number comes from :func:`xfactor_lib.eva.coreset_summary`
-or :func:`xfactor_lib.eva.window_summary`; this module only lays them out.
-
-Records have one row per (method, rate, seed, ...) with columns ``method, rate, seed,
-arch, acc, bacc, ...``; rows with method ``"full"`` are the full-data reference.
+work under any backend. Every number comes from a *summary*: the output of
+:func:`xfactor_lib.studies.e.coreset_summary` (columns ``[dataset, arch,] method, rate,
+mean, sd, n``; method ``"full"`` is the full-data reference at rate 1.0) or of
+:func:`xfactor_lib.studies.e.window_summary`; this module only lays them out (and, a
+plotting layer, imports no study pipeline).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from .. import eva
+from .._validation import check_frame
+from ..dynamics import Dynamics
 
-__all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves",
-           "error_score_curves"]
+__all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves", "error_score_curves"]
 
 #: Display names, in the paper's order.
 METHOD_LABELS = {
@@ -40,6 +40,10 @@ METHOD_LABELS = {
 }
 #: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
 ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))
+
+
+def _check_summary(summary: pd.DataFrame) -> None:
+    check_frame(summary, ["method", "rate", "mean", "sd"], what="summary (studies.e.coreset_summary output)")
 
 
 def _method_order(methods: Sequence[str]) -> list[str]:
@@ -71,16 +75,14 @@ def _title(*keys) -> str:
     return " / ".join(str(k) for k in keys if k is not None)
 
 
-def coreset_table(records: pd.DataFrame, *, metric: str = "acc", percent: bool = True,
-                  digits: int = 2) -> pd.DataFrame:
+def coreset_table(summary: pd.DataFrame, *, percent: bool = True, digits: int = 2) -> pd.DataFrame:
     """Table 1: methods x rates, cells ``"mean ± sd"`` over seeds (display only).
 
     Parameters
     ----------
-    records : DataFrame
-        Columns ``method, rate, metric`` (and optionally ``dataset, arch``, which become
+    summary : DataFrame
+        :func:`~xfactor_lib.studies.e.coreset_summary` output (``dataset, arch`` become
         index levels when several are present).
-    metric : str
     percent : bool
         Show values x 100 (accuracy in %).
     digits : int
@@ -91,7 +93,7 @@ def coreset_table(records: pd.DataFrame, *, metric: str = "acc", percent: bool =
         Index: method display names (full data first); columns: rates as ``"2%"`` ...;
         the full-data row repeats its value in every column; a missing cell is ``""``.
     """
-    summary = eva.coreset_summary(records, metric=metric)
+    _check_summary(summary)
     scale = 100.0 if percent else 1.0
     fmt = f"{{:.{digits}f}}"
 
@@ -119,8 +121,16 @@ def coreset_table(records: pd.DataFrame, *, metric: str = "acc", percent: bool =
     return pd.DataFrame(rows, index=idx, columns=pd.Index(columns, name="rate"))
 
 
-def _draw_methods(ax, summary: pd.DataFrame, methods: Sequence[str], rates: Sequence[float],
-                  *, colors: dict, styles: dict | None = None, percent: bool = True) -> None:
+def _draw_methods(
+    ax,
+    summary: pd.DataFrame,
+    methods: Sequence[str],
+    rates: Sequence[float],
+    *,
+    colors: dict,
+    styles: dict | None = None,
+    percent: bool = True,
+) -> None:
     scale = 100.0 if percent else 1.0
     pos = {r: i for i, r in enumerate(rates)}
     for method in methods:
@@ -128,22 +138,33 @@ def _draw_methods(ax, summary: pd.DataFrame, methods: Sequence[str], rates: Sequ
         if m.empty:
             continue
         x = [pos[r] for r in m["rate"]]
-        ax.errorbar(x, scale * m["mean"].to_numpy(), yerr=scale * m["sd"].fillna(0).to_numpy(),
-                    marker="o", ms=4, capsize=3, color=colors[method],
-                    ls=(styles or {}).get(method, "-"), label=METHOD_LABELS.get(method, method))
+        ax.errorbar(
+            x,
+            scale * m["mean"].to_numpy(),
+            yerr=scale * m["sd"].fillna(0).to_numpy(),
+            marker="o",
+            ms=4,
+            capsize=3,
+            color=colors[method],
+            ls=(styles or {}).get(method, "-"),
+            label=METHOD_LABELS.get(method, method),
+        )
     ax.set_xticks(range(len(rates)), labels=[_rate_label(r) for r in rates])
     ax.set_xlabel("selection rate")
 
 
-def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Sequence[str] | None = None,
-                     percent: bool = True) -> Figure:
+def accuracy_vs_rate(
+    summary: pd.DataFrame, *, metric: str = "acc", methods: Sequence[str] | None = None, percent: bool = True
+) -> Figure:
     """Mean ± sd of ``metric`` vs selection rate, one line per method, full data dashed.
 
     Parameters
     ----------
-    records : DataFrame
-        Columns ``method, rate, metric``; one panel per dataset (rows) and arch (columns).
+    summary : DataFrame
+        :func:`~xfactor_lib.studies.e.coreset_summary` output; one panel per dataset (rows)
+        and arch (columns).
     metric : str
+        The summarised measurement, for the axis label.
     methods : sequence of str, optional
         Methods to draw (default all except ``"full"``, in the paper's order).
     percent : bool
@@ -154,7 +175,7 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
         One axes per (dataset, arch) with one error-bar line per method and, when
         ``"full"`` rows exist, a horizontal line labelled ``"Full dataset"``.
     """
-    summary = eva.coreset_summary(records, metric=metric)
+    _check_summary(summary)
     present = [m for m in _method_order(summary["method"].unique()) if m != "full"]
     methods = present if methods is None else list(methods)
     unknown = sorted(set(methods) - set(present))
@@ -171,8 +192,13 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
         _draw_methods(ax, part, methods, rates, colors=colors, percent=percent)
         full = part[part["method"] == "full"]
         if len(full):
-            ax.axhline((100.0 if percent else 1.0) * full["mean"].iloc[0], color="k", ls="--", lw=1,
-                       label=METHOD_LABELS["full"])
+            ax.axhline(
+                (100.0 if percent else 1.0) * full["mean"].iloc[0],
+                color="k",
+                ls="--",
+                lw=1,
+                label=METHOD_LABELS["full"],
+            )
         ax.set_ylabel(f"{metric} (%)" if percent else metric)
         ax.set_title(_title(dataset, arch) if len(part) else f"{_title(dataset, arch)} (no records)")
         if len(part):
@@ -180,16 +206,19 @@ def accuracy_vs_rate(records: pd.DataFrame, *, metric: str = "acc", methods: Seq
     return fig
 
 
-def ablation_plot(records: pd.DataFrame, *, metric: str = "acc", arch: str | None = None,
-                  percent: bool = True) -> Figure:
+def ablation_plot(
+    summary: pd.DataFrame, *, metric: str = "acc", arch: str | None = None, percent: bool = True
+) -> Figure:
     """Ablations (Figs. 3-4): EXP-S vs VAR-S, EXP-D vs VAR-D, VAR-S vs VAR-D, EXP-S vs EXP-D.
 
     Parameters
     ----------
-    records : DataFrame
-        Rows of methods ``var_s, exp_s, var_d, exp_d`` (and ``eva``, drawn dashed black in
-        every panel as the reference); one row of panels per dataset.
+    summary : DataFrame
+        :func:`~xfactor_lib.studies.e.coreset_summary` output with rows of methods
+        ``var_s, exp_s, var_d, exp_d`` (and ``eva``, drawn dashed black in every panel as
+        the reference); one row of panels per dataset.
     metric : str
+        For the axis label.
     arch : str, optional
         Architecture to draw when records hold several; default ``resnet18`` if it has
         ablation rows, else the first (alphabetically) that does.
@@ -201,12 +230,14 @@ def ablation_plot(records: pd.DataFrame, *, metric: str = "acc", arch: str | Non
         Four axes per dataset titled ``"(a) EXP-S vs VAR-S"`` ... (prefixed by the dataset
         when there are several); a panel whose methods have no rows says so in its title.
     """
-    summary = eva.coreset_summary(records, metric=metric)
+    _check_summary(summary)
     ablations = {"var_s", "exp_s", "var_d", "exp_d"}
     has = summary[summary["method"].isin(ablations)]
     if has.empty:
-        raise ValueError(f"records have none of the ablation methods {sorted(ablations)}; "
-                         f"present: {sorted(summary['method'].unique())}")
+        raise ValueError(
+            f"the summary has none of the ablation methods {sorted(ablations)}; "
+            f"present: {sorted(summary['method'].unique())}"
+        )
     if "arch" in summary.columns:
         candidates = sorted(has["arch"].unique())
         if arch is None:
@@ -224,8 +255,15 @@ def ablation_plot(records: pd.DataFrame, *, metric: str = "acc", arch: str | Non
         rates = sorted(part.loc[part["method"] != "full", "rate"].unique())
         for ax, letter, (a, b) in zip(axes[i], "abcd", ABLATION_PANELS):
             drawn = [m for m in (a, b) if m in present]
-            _draw_methods(ax, part, drawn + (["eva"] if "eva" in present else []), rates,
-                          colors=colors, styles={"eva": "--"}, percent=percent)
+            _draw_methods(
+                ax,
+                part,
+                drawn + (["eva"] if "eva" in present else []),
+                rates,
+                colors=colors,
+                styles={"eva": "--"},
+                percent=percent,
+            )
             title = f"({letter}) {METHOD_LABELS[a]} vs {METHOD_LABELS[b]}"
             if len(datasets) > 1:
                 title = f"{dataset}: {title}"
@@ -244,8 +282,7 @@ def _window_label(early: int, late, window: int) -> str:
     return first if pd.isna(late) else f"{first}+[{int(late)},{int(late) + window - 1}]"
 
 
-def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window: int = 10,
-                  percent: bool = False) -> Figure:
+def window_curves(summary: pd.DataFrame, *, metric: str = "score", window: int = 10, percent: bool = False) -> Figure:
     """Score per window combination (Fig. 5).
 
     With several rates (column ``rate``): one line per combination across rates (the
@@ -254,11 +291,11 @@ def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window
 
     Parameters
     ----------
-    window_records : DataFrame
-        Columns ``early_start, late_start, metric`` (``late_start`` missing for a single
-        window), optionally ``rate``, ``dataset``, ``seed``.
+    summary : DataFrame
+        :func:`~xfactor_lib.studies.e.window_summary` output: ``early_start, late_start``
+        (missing for a single window), ``mean``, optionally ``rate``, ``dataset``.
     metric : str
-        ``"score"`` (window search output) or e.g. ``"acc"``.
+        The summarised measurement (validation accuracy ``"score"``), for the labels.
     window : int
         Window length, for the labels.
     percent : bool
@@ -268,10 +305,13 @@ def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window
     Figure
         Lines labelled ``"[0,9]+[50,59]"`` / ``"[0,9]"``, or an annotated heatmap.
     """
-    summary = eva.window_summary(window_records, metric=metric)
+    check_frame(summary, ["early_start", "late_start", "mean"], what="window summary")
     scale = 100.0 if percent else 1.0
-    panels = [("", summary)] if "dataset" not in summary.columns or summary["dataset"].nunique() <= 1 \
+    panels = (
+        [("", summary)]
+        if "dataset" not in summary.columns or summary["dataset"].nunique() <= 1
         else [(str(k), p) for k, p in summary.groupby("dataset", sort=True)]
+    )
     multi_rate = "rate" in summary.columns and summary["rate"].nunique() > 1
     fig = Figure(figsize=(6.5 * len(panels), 4.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -282,12 +322,20 @@ def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window
             combos = part[["early_start", "late_start"]].drop_duplicates()
             combos = combos.sort_values(["early_start", "late_start"], na_position="first")
             cmap = colormaps["viridis"]
-            for i, (e, l) in enumerate(combos.itertuples(index=False)):
-                sel = (part["early_start"] == e) & (part["late_start"].isna() if pd.isna(l) else part["late_start"] == l)
+            for i, (e, lt) in enumerate(combos.itertuples(index=False)):
+                sel = (part["early_start"] == e) & (
+                    part["late_start"].isna() if pd.isna(lt) else part["late_start"] == lt
+                )
                 c = part[sel.fillna(False)].sort_values("rate")
-                ax.plot([pos[r] for r in c["rate"]], scale * c["mean"].to_numpy(), marker="o", ms=3,
-                        ls=":" if pd.isna(l) else "-", color=cmap(i / max(len(combos) - 1, 1)),
-                        label=_window_label(int(e), l, window))
+                ax.plot(
+                    [pos[r] for r in c["rate"]],
+                    scale * c["mean"].to_numpy(),
+                    marker="o",
+                    ms=3,
+                    ls=":" if pd.isna(lt) else "-",
+                    color=cmap(i / max(len(combos) - 1, 1)),
+                    label=_window_label(int(e), lt, window),
+                )
             ax.set_xticks(range(len(rates)), labels=[_rate_label(r) for r in rates])
             ax.set_xlabel("selection rate")
             ax.set_ylabel(metric)
@@ -298,8 +346,8 @@ def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window
             has_single = part["late_start"].isna().any()
             cols = (["single"] if has_single else []) + [int(v) for v in late]
             grid = np.full((len(early), len(cols)), np.nan)
-            for e, l, mu in zip(part["early_start"], part["late_start"], part["mean"]):
-                j = 0 if pd.isna(l) else cols.index(int(l))
+            for e, lt, mu in zip(part["early_start"], part["late_start"], part["mean"]):
+                j = 0 if pd.isna(lt) else cols.index(int(lt))
                 grid[early.index(e), j] = scale * mu
             im = ax.imshow(grid, cmap="viridis", aspect="auto")
             for i, j in np.ndindex(grid.shape):
@@ -314,8 +362,15 @@ def window_curves(window_records: pd.DataFrame, *, metric: str = "score", window
     return fig
 
 
-def error_score_curves(dynamics: eva.Dynamics, *, indices: Sequence[int] | None = None, n: int = 8,
-                       windows: tuple[int, int, int] | None = None) -> Figure:
+def error_score_curves(
+    dynamics: Dynamics,
+    *,
+    indices: Sequence[int] | None = None,
+    n: int = 8,
+    early_start: int | None = None,
+    late_start: int | None = None,
+    window: int = 10,
+) -> Figure:
     """Error score S over epochs for a few samples, with the mean over all (paper Fig. 1).
 
     Parameters
@@ -326,8 +381,10 @@ def error_score_curves(dynamics: eva.Dynamics, *, indices: Sequence[int] | None 
         Samples to draw; default ``n`` samples at evenly spaced quantiles of their variance
         of S over all epochs (from the steadiest to the most fluctuating).
     n : int
-    windows : (early_start, late_start, window), optional
-        Shades the two EVA windows.
+    early_start, late_start : int, optional
+        Shade the two EVA windows (both needed).
+    window : int
+        Window length for the shading.
 
     Returns
     -------
@@ -349,9 +406,8 @@ def error_score_curves(dynamics: eva.Dynamics, *, indices: Sequence[int] | None 
     epochs = np.arange(T)
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
-    if windows is not None:
-        early, late, window = windows
-        for start in (early, late):
+    if early_start is not None and late_start is not None:
+        for start in (early_start, late_start):
             ax.axvspan(start - 0.5, start + window - 0.5, color="0.9", zorder=0)
     cmap = colormaps["viridis"]
     for k, i in enumerate(indices):

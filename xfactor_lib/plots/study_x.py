@@ -2,7 +2,7 @@
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so they
 work under any backend, in tests (Agg) and in notebooks (Jupyter displays a returned
-Figure). All numbers come from :mod:`xfactor_lib.stats`.
+Figure). All numbers come from :mod:`xfactor_lib.stats` and :mod:`xfactor_lib.agreement`.
 """
 
 from __future__ import annotations
@@ -15,23 +15,12 @@ import scipy.stats
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from .. import stats
+from .. import agreement, stats
+from .._validation import check_frame, check_int
 
 PANELS = ("random", "selected")
 DEFAULT_PAIRS = (("rf", "resnet18"), ("rf", "svc"))  # the paper's Fig. 4 examples
 SIZE_STYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1)), (0, (3, 1, 1, 1)))
-
-
-def _model_order(
-    records: pd.DataFrame, models: Sequence[str] | None, exclude: Iterable[str] = ()
-) -> list[str]:
-    stats._require(records, ["model"], what="records")
-    present = list(pd.unique(records["model"]))
-    order = present if models is None else list(models)
-    unknown = sorted(set(order) - set(present))
-    if unknown:
-        raise ValueError(f"models {unknown} are not in records; present: {present}")
-    return [m for m in order if m not in set(exclude)]
 
 
 def _colors(names: Sequence) -> dict:
@@ -57,8 +46,7 @@ def _annotate(ax, im, values: np.ndarray, fmt: str = "{:.2f}") -> None:
             continue
         r, g, b, _ = im.cmap(im.norm(v))
         dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # perceived luminance of the cell
-        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                color="white" if dark else "black")
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black")
 
 
 def _label_matrix(ax, names: Sequence[str]) -> None:
@@ -77,15 +65,14 @@ def error_vs_size(
     models: Sequence[str] | None = None,
     exclude: Iterable[str] = (),
 ) -> Figure:
-    """Error vs subset size on log-log axes by model, random and selected panels (Fig. 2).
+    """Error vs images per class on log-log axes by model, random and selected panels (Fig. 2).
 
-    Every (subset, model, seed) row is a point; a line joins each model's mean error per
-    size.
+    Every (subset, model, seed) row is a point; a line joins each model's mean error per n.
 
     Parameters
     ----------
     records : DataFrame
-        Needs ``kind, size, model`` and ``value``.
+        Needs ``kind, n, model`` and ``value``.
     value : str
     models : sequence of str, optional
         Model order (and colours); default order of first appearance.
@@ -97,8 +84,8 @@ def error_vs_size(
         Two axes (random, selected); each has one line and one point collection per model
         with rows of that kind.
     """
-    stats._require(records, ["kind", "size", "model", value], what="records")
-    order = _model_order(records, models, exclude)
+    check_frame(records, ["kind", "n", "model", value], what="records")
+    order = agreement.model_order(records, models, exclude)
     colors = _colors(order)
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
@@ -108,9 +95,8 @@ def error_vs_size(
             part = rows[rows["model"] == model]
             if part.empty:
                 continue
-            ax.scatter(part["size"], part[value], s=6, alpha=0.3, color=colors[model],
-                       linewidths=0)
-            mean = part.groupby("size")[value].mean()
+            ax.scatter(part["n"], part[value], s=6, alpha=0.3, color=colors[model], linewidths=0)
+            mean = part.groupby("n")[value].mean()
             ax.plot(mean.index, mean.to_numpy(), "-o", ms=3, color=colors[model], label=model)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -133,7 +119,7 @@ def zscore_cdfs(
 ) -> Figure:
     """CDFs of Z-scores against the standard normal CDF (Fig. 3).
 
-    Panels: random Z pooled by size (one line per size), random Z pooled by model (one line
+    Panels: random Z pooled by size (one line per n), random Z pooled by model (one line
     per model), and all selected Z pooled (gray band: the x-range of the random panels).
 
     Parameters
@@ -149,7 +135,7 @@ def zscore_cdfs(
     Figure
         Three axes; each ends with the dotted N(0, 1) line.
     """
-    order = _model_order(records, models, exclude)
+    order = agreement.model_order(records, models, exclude)
     z = stats.zscores(records, value=value)
     keep = records["model"].isin(order)
     random = keep & (records["kind"] == "random")
@@ -160,9 +146,10 @@ def zscore_cdfs(
 
     fig = Figure(figsize=(13, 4), layout="constrained")
     by_size, by_model, sel = fig.subplots(1, 3)
-    for i, size in enumerate(sorted(records.loc[random, "size"].unique())):
-        _ecdf(by_size, z[random & (records["size"] == size)], color="C0",
-              ls=SIZE_STYLES[i % len(SIZE_STYLES)], label=f"n = {size}")
+    for i, n in enumerate(sorted(records.loc[random, "n"].unique())):
+        _ecdf(
+            by_size, z[random & (records["n"] == n)], color="C0", ls=SIZE_STYLES[i % len(SIZE_STYLES)], label=f"n = {n}"
+        )
     colors = _colors(order)
     for model in order:
         part = z[random & (records["model"] == model)]
@@ -207,7 +194,7 @@ def zscore_scatter(
     Parameters
     ----------
     records : DataFrame
-        Needs ``subset_id, dataset, size, kind, strategy, direction, model`` and ``value``.
+        Needs ``subset_id, dataset, n, kind, strategy, direction, model`` and ``value``.
     pairs : sequence of (str, str), optional
         (x model, y model) per panel; default the paper's (rf, resnet18) and (rf, svc)
         where present, otherwise the first two models.
@@ -218,8 +205,8 @@ def zscore_scatter(
     Figure
         One axes per pair; the points of a panel are the subsets both models have.
     """
-    stats._require(records, ["strategy", "direction"], what="records")
-    table = stats.zscore_table(records, kind="all", value=value)
+    check_frame(records, ["strategy", "direction"], what="records")
+    table = agreement.zscore_table(records, kind="all", value=value)
     names = list(table.columns)
     if pairs is None:
         pairs = [p for p in DEFAULT_PAIRS if set(p) <= set(names)]
@@ -242,16 +229,20 @@ def zscore_scatter(
         both = table[[a, b]].dropna()
         kind = info.loc[both.index]
         rnd = kind["kind"] != "selected"
-        ax.scatter(both.loc[rnd, a], both.loc[rnd, b], s=8, color="0.6", linewidths=0,
-                   label="random")
+        ax.scatter(both.loc[rnd, a], both.loc[rnd, b], s=8, color="0.6", linewidths=0, label="random")
         for strategy in strategies:
             for direction, marker in (("+", "+"), ("-", "_"), ("none", "x")):
-                m = (~rnd & (kind["strategy"].astype(str) == strategy)
-                     & (kind["direction"].astype(str) == direction))
+                m = ~rnd & (kind["strategy"].astype(str) == strategy) & (kind["direction"].astype(str) == direction)
                 if m.any():
-                    ax.scatter(both.loc[m, a], both.loc[m, b], s=22, marker=marker,
-                               color=colors[strategy], linewidths=1,
-                               label=f"{strategy} {direction}")
+                    ax.scatter(
+                        both.loc[m, a],
+                        both.loc[m, b],
+                        s=22,
+                        marker=marker,
+                        color=colors[strategy],
+                        linewidths=1,
+                        label=f"{strategy} {direction}",
+                    )
         r2 = np.corrcoef(both[a], both[b])[0, 1] ** 2 if len(both) >= 3 else np.nan
         ax.set_title(f"{b} vs {a}: R² = {r2:.2f} (n = {len(both)})")
         ax.set_xlabel(f"Z ({a})")
@@ -268,18 +259,18 @@ def zscore_scatter(
 def overlap_heatmaps(
     manifest: pd.DataFrame,
     *,
-    sizes: Sequence[int] | None = None,
+    ns: Sequence[int] | None = None,
     dataset: str | None = None,
     vmax: float | None = None,
 ) -> Figure:
-    """Percent of images shared by each pair of subsets, one heatmap per size (Fig. 5).
+    """Percent of images shared by each pair of subsets, one heatmap per n (Fig. 5).
 
     Parameters
     ----------
     manifest : DataFrame
-        Needs ``subset_id, size, indices``; subsets in manifest order.
-    sizes : sequence of int, optional
-        Default every size in the manifest, ascending.
+        Needs ``subset_id, n, indices``; subsets in manifest order.
+    ns : sequence of int, optional
+        Default every n in the manifest, ascending.
     dataset : str, optional
         Required when the manifest holds several datasets.
     vmax : float, optional
@@ -289,18 +280,18 @@ def overlap_heatmaps(
     Returns
     -------
     Figure
-        One image axes per size (the image is :func:`stats.subset_overlap`), each with a
+        One image axes per n (the image is :func:`stats.subset_overlap`), each with a
         colour bar.
     """
-    stats._require(manifest, ["size"], what="manifest")
+    check_frame(manifest, ["n"], what="manifest")
     rows = manifest if dataset is None else manifest[manifest["dataset"] == dataset]
-    sizes = sorted(rows["size"].unique()) if sizes is None else list(sizes)
-    if not sizes:
+    ns = sorted(rows["n"].unique()) if ns is None else list(ns)
+    if not ns:
         raise ValueError("the manifest has no subsets to plot")
-    fig = Figure(figsize=(4.4 * len(sizes), 4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(sizes)))
-    for ax, size in zip(axes, sizes):
-        overlap = stats.subset_overlap(rows, size=size, dataset=dataset).to_numpy()
+    fig = Figure(figsize=(4.4 * len(ns), 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(ns)))
+    for ax, n in zip(axes, ns):
+        overlap = stats.subset_overlap(rows, n=n, dataset=dataset).to_numpy()
         top = vmax
         if top is None:
             off = overlap[~np.eye(len(overlap), dtype=bool)]
@@ -308,7 +299,7 @@ def overlap_heatmaps(
             top = top if top > 0 else 1.0
         im = ax.imshow(overlap, vmin=0, vmax=top, cmap="viridis", interpolation="nearest")
         fig.colorbar(im, ax=ax, label="% images shared", shrink=0.8)
-        ax.set_title(f"n = {size} ({len(overlap)} subsets)")
+        ax.set_title(f"n = {n} ({len(overlap)} subsets)")
         ax.set_xlabel("subset")
         ax.set_ylabel("subset")
     return fig
@@ -343,15 +334,14 @@ def r2_heatmaps(
     Returns
     -------
     Figure
-        One models x models image per kind (values of :func:`stats.r2_matrix`) and one
+        One models x models image per kind (values of :func:`agreement.r2_matrix`) and one
         shared colour bar.
     """
     fig = Figure(figsize=(5 * len(kinds), 4.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(kinds)))
     im = None
     for ax, kind in zip(axes, kinds):
-        r2 = stats.r2_matrix(records, kind=kind, n_boot=0, models=models, exclude=exclude,
-                             value=value)
+        r2 = agreement.r2_matrix(records, kind=kind, n_boot=0, models=models, exclude=exclude, value=value)
         names = list(pd.unique(r2["model_a"]))
         matrix = r2["r2"].to_numpy().reshape(len(names), len(names))
         im = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
@@ -372,18 +362,22 @@ def class_spearman_heatmaps(
     models: Sequence[str] | None = None,
     kind: str = "all",
     exclude: Iterable[str] = (),
+    within: Sequence[str] = ("dataset", "n"),
     standardize: bool = False,
     annot: bool = False,
     ncols: int = 5,
 ) -> Figure:
     """Spearman rho between models of per-class accuracy, one heatmap per class (Fig. 7).
 
+    rho is computed within each size and averaged over sizes (SPEC 1), so the size effect
+    every model shares does not show as agreement.
+
     Parameters
     ----------
     records : DataFrame
         Needs ``subset_id, kind, model`` and ``acc_class_<k>`` columns.
-    models, kind, exclude, standardize
-        As in :func:`stats.class_spearman`.
+    models, kind, exclude, within, standardize
+        As in :func:`agreement.class_spearman`.
     annot : bool
         Write each rho in its cell.
     ncols : int
@@ -395,10 +389,10 @@ def class_spearman_heatmaps(
         One models x models image per class (unused grid cells removed) and one shared
         colour bar over [-1, 1].
     """
-    if ncols < 1:
-        raise ValueError(f"ncols must be >= 1, got {ncols}")
-    rho = stats.class_spearman(records, models=models, kind=kind, exclude=exclude,
-                               standardize=standardize)
+    ncols = check_int(ncols, "ncols", low=1)
+    rho = agreement.class_spearman(
+        records, models=models, kind=kind, exclude=exclude, within=within, standardize=standardize
+    )
     K = len(rho)
     ncols = min(ncols, K)
     nrows = -(-K // ncols)
@@ -406,13 +400,17 @@ def class_spearman_heatmaps(
     grid = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     im = None
     for ax, (k, matrix) in zip(grid, rho.items()):
-        im = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r",
-                       interpolation="nearest")
+        im = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
         if annot:
             _annotate(ax, im, matrix.to_numpy())
         _label_matrix(ax, list(matrix.columns))
         ax.tick_params(labelsize=6)
         ax.set_title(f"class {k}")
+    fig.suptitle(
+        "Spearman ρ of per-class accuracy, within each n, averaged over n"
+        if within
+        else "Spearman ρ of per-class accuracy, pooled over n"
+    )
     for ax in grid[K:]:
         ax.remove()
     fig.colorbar(im, ax=list(grid[:K]), label="Spearman ρ", shrink=0.8)

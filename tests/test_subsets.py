@@ -1,3 +1,5 @@
+"""Subsets and their manifests: the selection rules against brute force, ids, schemas, designs."""
+
 import itertools
 import math
 
@@ -5,19 +7,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xfactor_lib.selection import (
+from xfactor_lib.data import load_dataset
+from xfactor_lib.similarity import class_means
+from xfactor_lib.subsets import (
     MANIFEST_COLUMNS,
+    SKIPPED_COLUMNS,
     STRATEGIES,
     balance_subsets,
     candidate_indices,
-    class_balance,
     keep_indices,
     manifest_indices,
     random_subsets,
     selected_subsets,
-    skipped_table,
+    skipped_subsets,
+    study_x_manifest,
+    subset_id,
 )
-from xfactor_lib.similarity import class_means
+
+ID_COLUMNS = ["kind", "study", "dataset", "repeat", "seed", "n", "size", "strategy", "direction", "m", "cb_bin"]
 
 
 # --------------------------------------------------------------------------- references
@@ -58,6 +65,18 @@ def brute_uniqueness(Xc, n, direction):
         # after the sign flip); equal: keep the lower index i.
         alive.remove(i if s_i < s_j else j)
     return alive
+
+
+def brute_cb_1(counts):
+    """exp of the Shannon entropy of the class proportions, term by term."""
+    p = [c / sum(counts) for c in counts if c > 0]
+    return math.exp(-sum(q * math.log(q) for q in p))
+
+
+def rebuilt_ids(manifest):
+    """Every row's id rebuilt from its parameter columns alone."""
+    cols = [c for c in ID_COLUMNS if c in manifest.columns]
+    return [subset_id(**{c: row[c] for c in cols}) for _, row in manifest.iterrows()]
 
 
 def brute_scores(Xc, means, strategy, label):
@@ -212,14 +231,17 @@ def toy_data(seed=0, sizes=(30, 25, 40), D=6):
 def test_random_subsets_are_class_balanced_sorted_and_deterministic():
     _, y = toy_data()
     df = random_subsets(y, 7, 5, seed=3, dataset="toy")
-    assert list(df.columns) == MANIFEST_COLUMNS
+    assert list(df.columns) == list(MANIFEST_COLUMNS["x"])
     assert df["subset_id"].tolist() == [f"x-toy-n7-random-r{r}-s3" for r in range(5)]
+    assert df["subset_id"].tolist() == rebuilt_ids(df)
+    assert (df["n"] == 7).all() and (df["size"] == 21).all()
+    assert all(np.array_equal(i, c) for i, c in zip(df["indices"], df["candidates"]))
     for _, row in df.iterrows():
         idx = manifest_indices(row)
         assert idx.dtype == np.int64
         assert np.all(np.diff(idx) > 0)
         assert np.bincount(y[idx], minlength=3).tolist() == [7, 7, 7]
-    assert (df[["kind", "strategy", "direction", "m"]].iloc[0].tolist() == ["random", "none", "none", 0])
+    assert df[["kind", "strategy", "direction", "m"]].iloc[0].tolist() == ["random", "none", "none", 0]
     again = random_subsets(y, 7, 3, seed=3, dataset="toy")  # fewer subsets: same first ones
     for a, b in zip(df["indices"][:3], again["indices"]):
         assert np.array_equal(a, b)
@@ -248,24 +270,31 @@ def test_selected_subsets_follow_keep_indices_on_shared_candidates():
     X, y = toy_data()
     mu = class_means(X, y)
     df = selected_subsets(X, y, 4, ms=(0, 3, 21, 22), repeats=2, seed=5, dataset="toy")
-    assert list(df.columns) == MANIFEST_COLUMNS + ["candidates"]
+    assert list(df.columns) == list(MANIFEST_COLUMNS["x"])
     assert len(df) == 4 * 2 * 3 * 2  # m = 22 is skipped: 4 + 22 > 25 images of class 1
     assert df["subset_id"].iloc[0] == "x-toy-n4-selected-uniqueness+-m0-r0-s5"
-    assert df["subset_id"].is_unique
+    assert df["subset_id"].is_unique and df["subset_id"].tolist() == rebuilt_ids(df)
+    assert (df["n"] == 4).all() and (df["size"] == 12).all()
     for _, row in df.iterrows():
         cands = candidate_indices(y, 4, row["m"], row["repeat"], seed=5)
-        expected = np.sort(np.concatenate([
-            cands[k][keep_indices(X[cands[k]], 4, row["strategy"], row["direction"], mu, k)]
-            for k in range(3)]))
+        expected = np.sort(
+            np.concatenate(
+                [cands[k][keep_indices(X[cands[k]], 4, row["strategy"], row["direction"], mu, k)] for k in range(3)]
+            )
+        )
         assert np.array_equal(manifest_indices(row), expected), row["subset_id"]
         assert np.array_equal(row["candidates"], np.sort(cands.ravel()))
         assert np.bincount(y[expected], minlength=3).tolist() == [4, 4, 4]
         if row["m"] == 0:
             assert np.array_equal(expected, np.sort(cands.ravel()))
-    skipped = skipped_table(df)
+    skipped = skipped_subsets(y, 4, ms=(0, 3, 21, 22), repeats=2, seed=5, dataset="toy")
+    assert list(skipped.columns) == list(SKIPPED_COLUMNS)
     assert len(skipped) == 4 * 2 * 2
     assert set(skipped["m"]) == {22}
-    assert "class 1" in skipped["reason"].iloc[0]
+    assert skipped["subset_id"].iloc[0] == "x-toy-n4-selected-uniqueness+-m22-r0-s5"
+    assert not set(skipped["subset_id"]) & set(df["subset_id"])
+    assert skipped["reason"].iloc[0] == "n + m = 26 exceeds the 25 images of class 1"
+    assert skipped_subsets(y, 4, ms=(3,), repeats=2, seed=5).empty
 
 
 def test_selected_subsets_are_deterministic_and_depend_on_the_seed():
@@ -300,17 +329,18 @@ def test_selected_subsets_reject_bad_arguments():
         selected_subsets(X, y, 2, ms=(1,), seed=0, class_means=np.zeros((2, 6)))
 
 
+# --------------------------------------------------------------------------- ids
+def test_subset_id_spells_every_kind_from_its_parameters():
+    assert subset_id(kind="random", study="x", dataset="mnist", n=30, repeat=2, seed=0) == "x-mnist-n30-random-r2-s0"
+    selected = dict(kind="selected", study="x", dataset="mnist", n=30, strategy="own_mean", direction="-", m=10)
+    assert subset_id(**selected, repeat=0, seed=1) == "x-mnist-n30-selected-own_mean--m10-r0-s1"
+    balance = dict(kind="balance", study="a", dataset="cifar10", size=256, cb_bin=3)
+    assert subset_id(**balance, repeat=1, seed=0) == "a-cifar10-size256-balance-b03-r1-s0"
+    with pytest.raises(ValueError, match="unknown kind"):
+        subset_id(kind="coreset", study="x", dataset="mnist", repeat=0, seed=0)
+
+
 # --------------------------------------------------------------------------- study A
-def test_class_balance_is_exp_shannon_entropy():
-    counts = np.array([[5, 5, 0], [1, 2, 7], [10, 0, 0]])
-    expected = []
-    for c in counts:
-        p = c[c > 0] / c.sum()
-        expected.append(math.exp(-sum(p * np.log(p))))
-    np.testing.assert_allclose(class_balance(counts), expected, rtol=1e-14)
-    assert class_balance(counts)[0] == pytest.approx(2.0)
-
-
 def test_balance_subsets_keep_per_bin_vectors_of_every_reachable_bin():
     caps = [50, 10, 80, 60]
     y = np.random.default_rng(0).permutation(np.repeat(np.arange(4), caps))
@@ -333,17 +363,18 @@ def test_balance_subsets_keep_per_bin_vectors_of_every_reachable_bin():
         assert counts.sum() == size and counts.min() >= 1 and np.all(counts <= caps)
         assert np.bincount(y[idx], minlength=K).tolist() == counts.tolist()
         assert np.all(np.diff(idx) > 0)
-        assert row["cb_1"] == pytest.approx(class_balance(counts))
+        assert row["cb_1"] == pytest.approx(brute_cb_1(counts), rel=1e-12)
         assert row["cb_bin"] == min(int((row["cb_1"] - 1) / (K - 1) * 25), 24)
-    assert set(df.columns) == set(MANIFEST_COLUMNS) | {"class_counts", "cb_1", "cb_bin"}
+    assert list(df.columns) == list(MANIFEST_COLUMNS["a"])
     assert df["subset_id"].iloc[0].startswith("a-toy-size40-balance-b")
+    assert df["subset_id"].tolist() == rebuilt_ids(df)
     assert (df["size"] == size).all() and (df["study"] == "a").all()
 
 
 def test_balance_subsets_reach_strong_imbalance_at_a_large_size():
     y = np.repeat(np.arange(5), 1200)
     df = balance_subsets(y, 1000, seed=1, dataset="toy", n_draws=3000)
-    lowest = class_balance([996, 1, 1, 1, 1])  # the most imbalanced vector, CB_1 = 1.03
+    lowest = brute_cb_1([996, 1, 1, 1, 1])  # the most imbalanced vector, CB_1 = 1.03
     assert df["cb_1"].min() < lowest + 0.05
     assert sorted(set(df["cb_bin"])) == list(range(int((lowest - 1) / 4 * 25), 25))
     assert (df["cb_bin"].value_counts() == 4).all()
@@ -368,18 +399,17 @@ def test_balance_subsets_reject_impossible_sizes():
 
 
 def test_study_x_manifest_has_random_then_selected_with_their_candidates():
-    from xfactor_lib.data import load_dataset
-    from xfactor_lib.selection import study_x_manifest
-
     ds = load_dataset("digits", "train")
     man = study_x_manifest(ds.images, ds.labels, 5, n_random=3, ms=[4], repeats=1, seed=0, dataset="digits")
     assert man["kind"].tolist() == ["random"] * 3 + ["selected"] * 8
-    assert (man["n_images"] == 50).all()
+    assert list(man.columns) == list(MANIFEST_COLUMNS["x"])
+    assert (man["n"] == 5).all() and (man["size"] == 50).all() and man["indices"].map(len).eq(50).all()
     for _, row in man.iterrows():
         kept, cands = set(row["indices"].tolist()), set(row["candidates"].tolist())
         assert kept <= cands
         assert len(cands) == (50 if row["kind"] == "random" else 90)
-        assert all((ds.labels[list(cands - kept)] == k).sum() == (4 if row["kind"] == "selected" else 0)
-                   for k in range(10))
+        assert all(
+            (ds.labels[list(cands - kept)] == k).sum() == (4 if row["kind"] == "selected" else 0) for k in range(10)
+        )
     same = study_x_manifest(ds.images, ds.labels, 5, n_random=3, ms=[4], repeats=1, seed=0, dataset="digits")
     assert all(a.tolist() == b.tolist() for a, b in zip(man["indices"], same["indices"]))

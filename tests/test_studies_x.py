@@ -1,0 +1,160 @@
+"""Study X pipeline: subsets -> training -> headline numbers -> verdict."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from xfactor_lib import agreement, stats
+from xfactor_lib.studies import x
+
+from synthetic import make_records
+
+
+def verdict_records(**kwargs):
+    recs = make_records(**kwargs)
+    return recs.assign(scale="quick", device="cpu", pretrained=False, test_sample=0, n_test=500)
+
+
+# --------------------------------------------------------------------------- headline
+
+
+def test_headline_table_collects_the_headline_numbers():
+    records = make_records()
+    table = x.headline_table(records, n_boot=50, seed=1)
+    got = table.set_index(["quantity", "subsets", "model"])
+    for kind in ("all", "selected", "random"):
+        m = agreement.mean_r2(records, kind=kind, n_boot=50, seed=1)
+        assert got.loc[("mean_r2", kind, ""), ["value", "lo", "hi"]].tolist() == [m["r2"], m["lo"], m["hi"]]
+    ks = stats.ks_normal(records)
+    assert got.loc[("ks_p", "random", ""), "value"] == ks["p"]
+    ve = stats.variance_explained(records, kind="selected", exclude=("gnb",)).set_index("term")
+    assert got.loc[("variance_explained", "selected", ""), "value"] == ve.loc["explained", "share"]
+    assert got.loc[("variance_model", "random", ""), "n"] == 3 * 20  # 3 models x 20 random rows
+
+
+def test_headline_table_reports_the_share_of_each_models_variance_that_n_explains():
+    records = make_records()
+    table = x.headline_table(records, n_boot=10)
+    per = table[(table["quantity"] == "variance_by_n") & (table["subsets"] == "selected")].set_index("model")
+    assert sorted(per.index) == ["mlp-1", "rf", "svc"]  # gnb excluded, as in the paper
+    for model in per.index:
+        part = records[(records["kind"] == "selected") & (records["model"] == model)]
+        expected = smf.ols("np.log(error) ~ C(n)", data=part).fit().rsquared
+        assert per.loc[model, "value"] == pytest.approx(expected, rel=1e-9)
+        assert per.loc[model, "n"] == len(part)
+
+
+def test_headline_table_skips_absent_kinds_and_models_run_at_one_n():
+    records = make_records(n_selected=0)
+    records = records[~((records["model"] == "svc") & (records["n"] == 30))]
+    table = x.headline_table(records, n_boot=10)
+    assert "selected" not in set(table["subsets"])
+    assert set(table["quantity"]) >= {"mean_r2", "ks_statistic", "ks_p", "variance_explained", "variance_by_n"}
+    assert "svc" not in set(table["model"])
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def test_verdict_states_shared_quality_ks_and_what_ran_from_the_records():
+    records = verdict_records(shared=1.0, n_random=20)
+    text = x.verdict(records, note="Read 6 of 6 cells (stages x_subsets, x_train). None failed or missing.")
+    assert text.startswith("Read 6 of 6 cells")
+    m = agreement.mean_r2(records, kind="selected")
+    assert f"selected subsets {m['r2']:.2f} [{m['lo']:.2f}, {m['hi']:.2f}]" in text
+    assert "models gnb, rf, svc and mlp-1" in text and "scale quick" in text and "device cpu" in text
+    ks = stats.ks_normal(records)
+    assert f"KS D = {ks['statistic']:.3f}" in text
+    assert ("depart from" if ks["p"] < 0.05 else "are consistent with") + " N(0, 1)" in text
+    assert "n = 10, 30 (paper: 10, 30, 100, 300, 1000)" in text
+    assert "20 random subsets per n (paper: 100)" in text
+    assert "models not run: mlp-2, mlp-3, mlp-4, mlp-5, resnet18 and resnet34" in text
+
+
+def test_verdict_separates_shared_quality_from_independent_noise():
+    shared = x.verdict(verdict_records(shared=1.0))
+    independent = x.verdict(verdict_records(shared=0.0))
+    r2 = {
+        name: float(re.search(r"selected subsets (\d\.\d\d) \[", text).group(1))
+        for name, text in (("shared", shared), ("independent", independent))
+    }
+    assert r2["shared"] > 0.9 and r2["independent"] < 0.2
+
+
+def test_verdict_names_the_deviations_the_records_show():
+    records = verdict_records()
+    records = records[~((records["model"] == "svc") & (records["n"] == 30))].copy()
+    records["model"] = records["model"].replace({"svc": "resnet18"})
+    records.loc[records["model"] == "resnet18", ["max_epochs", "batch_size"]] = [10, 20]
+    records.loc[records["model"] == "resnet18", "pretrained"] = True
+    records.loc[records["model"] == "resnet18", ["test_sample", "n_test"]] = [500, 500]
+    text = x.verdict(records)
+    assert "resnet18 trained only at n = 10" in text
+    assert "resnet18 from ImageNet weights" in text
+    assert "resnet18 trained with batch_size 20 (paper: 200), max_epochs 10 (paper: 500)" in text
+    assert "resnet18 scored on a class-balanced sample of 500 test images" in text
+    assert "gnb" not in text.split("scored on")[0].split("Deviations")[1]
+
+
+# --------------------------------------------------------------------------- pipeline on digits
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+    manifest, skipped = x.make_subsets(
+        "digits",
+        5,
+        n_random=4,
+        ms=[6, 400],
+        strategies=["own_mean", "uniqueness"],
+        directions=["+", "-"],
+        repeats=1,
+        seed=0,
+        scale="smoke",
+    )
+    recs = pd.concat(
+        [x.train(manifest, model=m, test_sample=100, scale="smoke", quiet=True) for m in ("gnb", "rf")],
+        ignore_index=True,
+    )
+    return manifest, skipped, recs
+
+
+def test_make_subsets_builds_random_and_selected_subsets_with_n_and_size(digits_run):
+    manifest, skipped, _ = digits_run
+    assert (manifest["n"] == 5).all() and (manifest["size"] == 50).all()  # digits: K = 10
+    assert manifest["indices"].map(len).eq(50).all()
+    assert (manifest["scale"] == "smoke").all()
+    assert x.subset_counts(manifest)["subsets"].to_dict() == {
+        ("random", "none", "none"): 4,
+        ("selected", "own_mean", "+"): 1,
+        ("selected", "own_mean", "-"): 1,
+        ("selected", "uniqueness", "+"): 1,
+        ("selected", "uniqueness", "-"): 1,
+    }
+    assert len(skipped) == 4 and (skipped["m"] == 400).all()  # 5 + 400 exceeds every digits class
+
+
+def test_train_records_one_row_per_subset_with_the_design_and_the_device(digits_run):
+    manifest, _, recs = digits_run
+    gnb = recs[recs["model"] == "gnb"].set_index("subset_id")
+    assert sorted(gnb.index) == sorted(manifest["subset_id"])
+    assert (gnb["n"] == 5).all() and (gnb["size"] == 50).all() and (gnb["device"] == "cpu").all()
+    assert gnb["error"].between(0, 1).all() and (gnb["n_test"] == 100).all()
+    np.testing.assert_allclose(gnb["error"], 1 - gnb["acc"])
+    assert not {"indices", "candidates"} & set(recs.columns)
+    assert list(recs.columns[:3]) == ["subset_id", "study", "dataset"]
+
+
+def test_summary_runs_on_the_trained_records(digits_run, tmp_path):
+    _, _, recs = digits_run
+    table = x.headline_table(recs, exclude=(), n_boot=20)
+    text = x.verdict(recs, headline=table, exclude=())
+    assert "datasets" not in text and "dataset digits" in text and "scale smoke" in text
+    assert "gnb and rf scored on a class-balanced sample of 100 test images" in text
+    path = x.save_table(table, tmp_path, "headline.csv")
+    assert pd.read_csv(path)["quantity"].tolist() == table["quantity"].tolist()
+    assert x.save(table, "") is None
+    assert x.error_table(recs).loc[("random", "none", "none"), "count"] == 8

@@ -1,0 +1,575 @@
+"""LCR diversity: similarity-sensitive alpha, rho, beta, gamma of labelled image sets.
+
+The measures are those of Reeve et al. (arXiv 1404.6520) as implemented by ``greylock``
+(``Metacommunity(counts, similarity).to_dataframe(viewpoint)``); :func:`diversity_table`
+returns the same rows, columns and values (to 1e-9 relative), computed from one pass over
+``Z``. For images (SPEC 2, 2a) species are images (count 1 each), subcommunities are
+classes, and ``Z = exp(-RMSD / tau)`` (``tau = 1``: the paper) from
+:class:`xfactor_lib.similarity.RMSDSimilarity`, or any other similarity source.
+
+How a table is computed
+-----------------------
+With ``P = counts / counts.sum()`` (species x subcommunities), ``w = P.sum(0)`` (class
+weights), ``Pbar = P / w`` and ``p = P.sum(1)``, every measure at every ``q`` follows from
+``Z @ [p, P, Pbar]`` (greylock's "unified abundance array", ``2K + 1`` columns). That product
+is formed in one pass over row blocks (or tiles) of ``Z``, so any number of viewpoints costs
+one pass and ``Z`` is never held whole unless it was given whole.
+
+Choices where greylock and this module differ (documented, tested)
+------------------------------------------------------------------
+- ``q = inf`` is the exact limit: the power mean of order ``-inf``, a minimum over the
+  species (or classes) with non-zero weight. greylock switches to that minimum for every
+  ``q > 101`` (order ``1 - q < -100``); here a finite ``q`` is always the finite power mean
+  (computed in the log domain, so it does not overflow). So ``q = inf`` agrees with greylock
+  at ``inf`` and at any ``q > 101``; a finite ``q > 101`` is the true power mean, which
+  approaches the minimum as ``q`` grows.
+- Like greylock, ``|1 - q| <= 1e-8`` is treated as ``q = 1`` (geometric mean), species whose
+  normalized weight is below ``min(1 / counts.sum(), 1e-9)`` are left out of a class's mean,
+  and classes whose weight is below ``1e-9`` are left out of the metacommunity mean.
+- Errors instead of silent NaN or inf: negative or non-finite counts, an empty
+  subcommunity, similarities outside [0, 1] or non-finite, a species with similarity 0 to
+  every species of its subcommunity, itself included (greylock returns inf), non-finite
+  pixels, ``q < 0``.
+- Class balance ``CB_q`` (:func:`class_balance`) is the Hill number of the class
+  proportions: the only class balance of the library.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validation import check_frame, check_images, check_int, check_labels, image_shape
+from .similarity import ArraySimilarity, RMSDSimilarity, SimilaritySource, blockwise_product
+
+__all__ = [
+    "MEASURES",
+    "COLUMNS",
+    "FEATURE_NAMES",
+    "DEFAULT_QS",
+    "power_mean",
+    "hill_number",
+    "class_balance",
+    "diversity_table",
+    "measures",
+    "features",
+    "features_from_table",
+    "feature_names",
+    "systematic_features",
+    "subset_features",
+]
+
+MEASURES = (
+    "alpha",
+    "rho",
+    "beta",
+    "gamma",
+    "normalized_alpha",
+    "normalized_rho",
+    "normalized_beta",
+    "rho_hat",
+    "beta_hat",
+)
+COLUMNS = ("community", "viewpoint") + MEASURES
+DEFAULT_QS = (0.0, 1.0, math.inf)
+FEATURE_NAMES = (
+    "A_0", "R_0", "G_0", "A_1", "R_1", "G_1", "A_inf", "R_inf", "G_inf",
+    "alpha_min_0", "alpha_min_1", "rho_min_0", "rho_min_1", "gamma_min_0", "gamma_min_1",
+    "alpha_max_0", "alpha_max_1", "alpha_max_inf", "rho_max_0", "rho_max_1", "rho_max_inf",
+    "gamma_max_0", "gamma_max_1", "gamma_max_inf",
+    "CB_1", "CB_inf", "size",
+)  # fmt: skip
+
+GEOMETRIC_TOL = 1e-8  # greylock: numpy.isclose(1 - q, 0) -> |1 - q| <= 1e-8 is q = 1
+META_ATOL = 1e-9  # greylock's default atol for the metacommunity power mean
+
+
+# --------------------------------------------------------------------------- checks
+def _viewpoints(viewpoint: Any) -> list[float]:
+    if isinstance(viewpoint, (str, bytes)):
+        raise TypeError(f"viewpoint must be a number >= 0 or a sequence of them, got {viewpoint!r}")
+    items = list(np.ravel(np.asarray(viewpoint, dtype=object))) if np.ndim(viewpoint) else [viewpoint]
+    qs = []
+    for q in items:
+        if isinstance(q, (bool, np.bool_)) or not isinstance(q, numbers.Real):
+            raise TypeError(f"viewpoint q must be a real number >= 0 (or inf), got {q!r}")
+        qf = float(q)
+        if math.isnan(qf) or qf < 0:
+            raise ValueError(f"viewpoint q must be >= 0 (inf allowed), got {qf}")
+        qs.append(qf)
+    if not qs:
+        raise ValueError("viewpoint is empty; pass a number >= 0 or a non-empty list of them")
+    return qs
+
+
+def _counts_array(counts: Any) -> tuple[np.ndarray, list]:
+    if isinstance(counts, pd.DataFrame):
+        names = counts.columns.to_list()
+        values = counts.to_numpy()
+    elif isinstance(counts, np.ndarray):
+        values = counts
+        names = list(range(counts.shape[1])) if counts.ndim == 2 else []
+    else:
+        raise TypeError(
+            f"counts must be a numpy array or pandas DataFrame (species x subcommunities), got {type(counts).__name__}"
+        )
+    if values.ndim != 2:
+        raise ValueError(
+            f"counts must be 2-D (species x subcommunities), got shape {values.shape}; "
+            "for a single community pass counts[:, None]"
+        )
+    if values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(f"counts needs at least one species and one subcommunity, got shape {values.shape}")
+    numeric = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
+    if values.dtype == bool or not numeric:
+        raise TypeError(f"counts must be numeric (int or float), got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("counts has non-finite entries (NaN or inf); every count must be a finite number >= 0")
+    if (values < 0).any():
+        r, c = np.argwhere(values < 0)[0]
+        raise ValueError(f"counts must be >= 0; found {values[r, c]} at species {r}, subcommunity {names[c]!r}")
+    empty = np.flatnonzero(values.sum(axis=0) == 0)
+    if empty.size:
+        raise ValueError(
+            f"subcommunities {[names[j] for j in empty[:10]]} are empty (all-zero columns); "
+            "drop them before computing diversity"
+        )
+    return values, names
+
+
+# --------------------------------------------------------------------------- power means
+def power_mean(order: float, weights: np.ndarray, items: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Weighted power means down axis 0, as greylock defines them.
+
+    Parameters
+    ----------
+    order : float
+        ``1 - q``; ``|order| <= 1e-8`` is the geometric mean, ``-inf`` the minimum.
+    weights, items : ndarray, shape (S,) or (S, K)
+    mask : ndarray of bool, same shape, optional
+        Entries that take part (default ``weights != 0``); a column with none is an error.
+
+    Returns
+    -------
+    ndarray, shape () or (K,)
+
+    Notes
+    -----
+    With all participating items positive the mean is computed in the log domain, scaled by
+    the extreme item, so large ``|order|`` neither overflows nor underflows. Otherwise the
+    direct formula is used, reproducing greylock's results for zero or negative items
+    (a zero item with negative order gives 0; a negative item with a fractional order NaN).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    items = np.asarray(items, dtype=np.float64)
+    if weights.shape != items.shape:
+        raise ValueError(f"weights {weights.shape} and items {items.shape} must have the same shape")
+    mask = weights != 0 if mask is None else np.asarray(mask, dtype=bool)
+    if not mask.any(axis=0).all():
+        raise ValueError("every column needs at least one item with non-zero weight")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        if order == -math.inf:
+            return np.min(items, axis=0, where=mask, initial=math.inf)
+        if order == math.inf:
+            return np.max(items, axis=0, where=mask, initial=-math.inf)
+        w = np.where(mask, weights, 0.0)
+        kept = items[mask]
+        if (kept > 0).all() and np.isfinite(kept).all():
+            L = np.log(np.where(mask, items, 1.0))
+            if abs(order) <= GEOMETRIC_TOL:
+                return np.exp(np.sum(w * L, axis=0))
+            if order > 0:
+                ref = np.max(L, axis=0, where=mask, initial=-math.inf)
+            else:
+                ref = np.min(L, axis=0, where=mask, initial=math.inf)
+            s = np.sum(w * np.exp(np.where(mask, order * (L - ref), -math.inf)), axis=0)
+            return np.exp(ref + np.log(s) / order)
+        if abs(order) <= GEOMETRIC_TOL:
+            return np.prod(np.power(items, weights, where=mask, out=np.ones_like(items)), axis=0, where=mask)
+        terms = np.power(items, order, where=mask, out=np.zeros_like(items)) * w
+        return np.power(np.sum(terms, axis=0, where=mask), 1.0 / order)
+
+
+def hill_number(p: Any, q: float) -> float | np.ndarray:
+    """Hill number (effective number) of a distribution ``p`` at viewpoint ``q``.
+
+    Parameters
+    ----------
+    p : array_like, shape (K,) or (..., K)
+        Non-negative weights (counts or proportions; normalized here), one distribution per
+        row along the last axis.
+    q : float
+        ``>= 0``; ``0`` counts the non-zero entries, ``1`` is ``exp(Shannon entropy)``,
+        ``inf`` is ``1 / max(p)``.
+
+    Returns
+    -------
+    float for ``p`` of shape (K,), else ndarray of shape (...)
+    """
+    if np.ndim(q) != 0:
+        raise TypeError(f"q must be one number >= 0 (or inf), got {q!r}")
+    (qf,) = _viewpoints(q)
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 0 or p.shape[-1] == 0 or not np.isfinite(p).all() or (p < 0).any():
+        raise ValueError(f"p must be a non-empty array of finite weights >= 0, got shape {p.shape}")
+    totals = p.sum(axis=-1, keepdims=True)
+    if (totals <= 0).any():
+        raise ValueError("every distribution in p needs a positive total (an all-zero row has no Hill number)")
+    columns = (p / totals).reshape(-1, p.shape[-1]).T  # (K, number of distributions)
+    out = 1.0 / power_mean(qf - 1.0, columns, columns)
+    return float(out[0]) if p.ndim == 1 else out.reshape(p.shape[:-1])
+
+
+def class_balance(counts: Any, *, q: float = 1.0) -> float | np.ndarray:
+    """Class balance ``CB_q``: the Hill number of the class proportions (the library's only CB).
+
+    Parameters
+    ----------
+    counts : array_like, shape (K,) or (..., K)
+        Images per class (zeros allowed: an absent class does not count).
+    q : float
+        Viewpoint; ``1`` (default) is ``exp`` of the Shannon entropy of ``counts / counts.sum()``,
+        ``inf`` is ``counts.sum() / counts.max()``.
+
+    Returns
+    -------
+    float for one count vector, else ndarray of shape (...), values in [1, classes present]
+    """
+    return hill_number(counts, q)
+
+
+# --------------------------------------------------------------------------- diversity table
+def _similarity_source(similarity: Any) -> Any:
+    if similarity is None or isinstance(similarity, SimilaritySource):
+        return similarity
+    if isinstance(similarity, (np.ndarray, pd.DataFrame)):
+        return ArraySimilarity(similarity)
+    if hasattr(similarity, "n_species") and hasattr(similarity, "iter_blocks"):
+        return similarity
+    raise TypeError(
+        "similarity must be None (identity), an S x S array, or a blockwise source with "
+        f"n_species and iter_blocks(block_size); got {type(similarity).__name__}"
+    )
+
+
+def diversity_table(
+    counts: Any,
+    similarity: Any = None,
+    viewpoint: float | Sequence[float] = 0.0,
+    *,
+    block_size: int | None = None,
+) -> pd.DataFrame:
+    """All LCR measures of a metacommunity, as ``greylock``'s ``to_dataframe``.
+
+    Parameters
+    ----------
+    counts : ndarray or DataFrame, shape (S, K)
+        Non-negative counts of each species in each subcommunity (a species may be in
+        several; all-zero rows allowed, all-zero columns are an error). DataFrame columns
+        name the subcommunities, else ``0..K-1``.
+    similarity : None, ndarray (S, S), or SimilaritySource
+        ``None`` is the identity; an array needs entries in [0, 1] (symmetric or not); a
+        source (``n_species``, ``iter_blocks``; see :class:`SimilaritySource`) is consumed in
+        one blockwise pass.
+    viewpoint : float or sequence of float
+        ``q >= 0`` or ``inf``; a sequence gives one block of rows per ``q``.
+    block_size : int, optional
+        Rows (or tile side) per block of ``Z``.
+
+    Returns
+    -------
+    DataFrame, ``len(viewpoints) * (1 + K)`` rows
+        Per ``q``: a ``metacommunity`` row, then one row per subcommunity; columns
+        ``community, viewpoint, alpha, rho, beta, gamma, normalized_alpha, normalized_rho,
+        normalized_beta, rho_hat, beta_hat``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad counts, similarity or viewpoint (see the module docstring).
+    """
+    values, names = _counts_array(counts)
+    qs = _viewpoints(viewpoint)
+    source = _similarity_source(similarity)
+    S, K = values.shape
+    total = values.sum()
+    P = values / total
+    w = P.sum(axis=0)
+    Pbar = P / w
+    p = P.sum(axis=1)
+    atol = min(1.0 / total, 1e-9)
+    mask = np.abs(Pbar) >= atol
+    if not mask.any(axis=0).all():
+        bad = [names[j] for j in np.flatnonzero(~mask.any(axis=0))[:10]]
+        raise ValueError(f"subcommunities {bad} have no species with relative abundance >= {atol:.1e}")
+    if source is None:
+        Zp, ZP, ZPbar = p, P, Pbar
+    else:
+        if int(source.n_species) != S:
+            raise ValueError(
+                f"similarity is for {source.n_species} species but counts has {S} rows; "
+                "they must describe the same species in the same order"
+            )
+        # Z @ P is formed directly, not as (Z @ Pbar) * w, to follow greylock's rounding
+        A = np.concatenate([p[:, None], P, Pbar], axis=1)
+        if hasattr(source, "weighted_abundances"):
+            ZA = source.weighted_abundances(A, block_size=block_size)
+        else:
+            ZA = blockwise_product(source, A, block_size=block_size)
+        Zp, ZP, ZPbar = ZA[:, 0], ZA[:, 1 : K + 1], ZA[:, K + 1 :]
+        # A species of a class that is similar to nothing in it, itself included, has an
+        # infinite diversity (1 / 0); greylock returns inf there. Not a similarity: refuse.
+        dead = np.argwhere(mask & ~(ZP > 0))
+        if dead.size:
+            i, k = dead[0]
+            raise ValueError(
+                f"species {i} of subcommunity {names[k]!r} has similarity 0 to every species of that "
+                f"subcommunity, itself included ({len(dead)} such species in all), so its diversity is "
+                "infinite; is the similarity all zero? A species must have similarity > 0 to itself"
+            )
+    frames = [_table_at(q, Pbar, w, mask, Zp, ZP, ZPbar, names) for q in qs]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    # greylock: the ratio is 0 where the denominator is 0
+    out = np.zeros(np.broadcast_shapes(np.shape(num), den.shape))
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _table_at(
+    q: float,
+    Pbar: np.ndarray,
+    w: np.ndarray,
+    mask: np.ndarray,
+    Zp: np.ndarray,
+    ZP: np.ndarray,
+    ZPbar: np.ndarray,
+    names: list,
+) -> pd.DataFrame:
+    K = Pbar.shape[1]
+    Zp_b = np.broadcast_to(Zp[:, None], ZPbar.shape)
+    order = 1.0 - q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pm = {
+            "alpha": power_mean(order, Pbar, _ratio(1.0, ZP), mask),
+            "gamma": power_mean(order, Pbar, _ratio(1.0, Zp_b), mask),
+            "normalized_alpha": power_mean(order, Pbar, _ratio(1.0, ZPbar), mask),
+            "rho": power_mean(order, Pbar, _ratio(Zp_b, ZP), mask),
+            "normalized_rho": power_mean(order, Pbar, _ratio(Zp_b, ZPbar), mask),
+        }
+        sub = {
+            "alpha": pm["alpha"],
+            "rho": pm["rho"],
+            "beta": 1.0 / pm["rho"],
+            "gamma": pm["gamma"],
+            "normalized_alpha": pm["normalized_alpha"],
+            "normalized_rho": pm["normalized_rho"],
+            "normalized_beta": 1.0 / pm["normalized_rho"],
+            "rho_hat": (pm["rho"] - 1.0) / (K - 1) if K > 1 else pm["rho"],
+            "beta_hat": (K / pm["rho"] - 1.0) / (K - 1) if K > 1 else pm["rho"],
+        }
+    wmask = np.abs(w) >= META_ATOL
+    meta = {m: float(power_mean(order, w, sub[m], wmask)) for m in MEASURES}
+    rows: dict[str, list] = {"community": ["metacommunity", *names], "viewpoint": [q] * (K + 1)}
+    for m in MEASURES:
+        rows[m] = [meta[m], *np.asarray(sub[m], dtype=np.float64).tolist()]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+# --------------------------------------------------------------------------- images
+def measures(
+    X: Any,
+    y: Any,
+    qs: float | Sequence[float] = DEFAULT_QS,
+    *,
+    tau: float = 1.0,
+    similarity: Any = None,
+    block_size: int | None = None,
+    device: str = "auto",
+) -> pd.DataFrame:
+    """The diversity table of a labelled image set (species = images, classes = subcommunities).
+
+    Parameters
+    ----------
+    X : ndarray or None
+        uint8 images ``(N, C, H, W)`` or float pixels ``(N, D)`` in [0, 1]; may be ``None``
+        when ``similarity`` is given.
+    y : ndarray, shape (N,), int
+        Classes absent from ``y`` are dropped.
+    qs : float or sequence of float
+        Viewpoints ``q >= 0`` (``inf`` allowed).
+    tau : float
+        Length scale of ``Z = exp(-RMSD / tau)``; ``1`` (default) is the paper's.
+    similarity : SimilaritySource or ndarray (N, N), optional
+        Any other similarity of the N images (e.g. ``EmbeddingSimilarity``) instead of the
+        pixel one.
+    block_size : int, optional
+        Tile side for ``Z`` (memory ~ ``block_size**2``); default 1024 CPU, 8192 GPU.
+    device : str
+        See :class:`xfactor_lib.similarity.RMSDSimilarity`.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`diversity_table`; ``community`` is ``"metacommunity"`` or the class label.
+    """
+    if similarity is None:
+        if X is None:
+            raise TypeError("pass the images X, or a similarity source over them")
+        source = RMSDSimilarity(X, tau=tau, device=device)
+    else:
+        if tau != 1.0:
+            raise ValueError("tau sets the pixel similarity exp(-RMSD / tau); with similarity= given, build it there")
+        source = _similarity_source(similarity)
+        if X is not None and check_images(X).shape[0] != source.n_species:
+            raise ValueError(f"X has {np.shape(X)[0]} images but the similarity has {source.n_species} species")
+    y, _ = check_labels(y, int(source.n_species))
+    classes, inverse = np.unique(y, return_inverse=True)  # absent classes are dropped
+    counts = np.zeros((y.shape[0], classes.shape[0]))
+    counts[np.arange(y.shape[0]), inverse] = 1.0
+    return diversity_table(pd.DataFrame(counts, columns=classes.tolist()), source, qs, block_size=block_size)
+
+
+def _qname(q: float) -> str:
+    if q == math.inf:
+        return "inf"
+    return str(int(q)) if float(q).is_integer() else repr(float(q))
+
+
+def feature_names(qs: float | Sequence[float] = DEFAULT_QS) -> tuple[str, ...]:
+    """Names of the features :func:`features` returns for viewpoints ``qs``.
+
+    ``A_q, R_q, G_q`` per ``q``; per-class minima of alpha, rho, gamma per finite ``q``
+    (at ``inf`` the minimum equals ``A_inf``, ``R_inf``, ``G_inf``); per-class maxima per
+    ``q``; ``CB_1``, ``CB_inf``, ``size``. The default ``qs`` give :data:`FEATURE_NAMES`.
+    """
+    qv = _viewpoints(qs)
+    names = [f"{m}_{_qname(q)}" for q in qv for m in ("A", "R", "G")]
+    names += [f"{m}_min_{_qname(q)}" for m in ("alpha", "rho", "gamma") for q in qv if q != math.inf]
+    names += [f"{m}_max_{_qname(q)}" for m in ("alpha", "rho", "gamma") for q in qv]
+    return tuple(names + ["CB_1", "CB_inf", "size"])
+
+
+def features_from_table(table: pd.DataFrame, class_counts: Any) -> dict[str, float]:
+    """The study-A features from a diversity table and the class sizes.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`measures` (or :func:`diversity_table` with one-hot counts).
+    class_counts : array_like, shape (K,)
+        Images per class (for ``CB_1``, ``CB_inf`` and ``size``).
+
+    Returns
+    -------
+    dict
+        Keys :func:`feature_names` of the table's viewpoints, in that order; floats, and
+        ``size`` an int.
+    """
+    check_frame(table, COLUMNS, what="table (the output of measures() or diversity_table())")
+    n = np.asarray(class_counts, dtype=np.float64)
+    qv = list(dict.fromkeys(table["viewpoint"].astype(float).tolist()))
+    out: dict[str, float] = {}
+    per_q = {}
+    for q in qv:
+        block = table[table["viewpoint"] == q]
+        meta = block[block["community"] == "metacommunity"].iloc[0]
+        sub = block[block["community"] != "metacommunity"]
+        per_q[q] = (meta, sub)
+        for m, col in (("A", "alpha"), ("R", "rho"), ("G", "gamma")):
+            out[f"{m}_{_qname(q)}"] = float(meta[col])
+    for col in ("alpha", "rho", "gamma"):
+        for q in qv:
+            if q != math.inf:
+                out[f"{col}_min_{_qname(q)}"] = float(per_q[q][1][col].min())
+    for col in ("alpha", "rho", "gamma"):
+        for q in qv:
+            out[f"{col}_max_{_qname(q)}"] = float(per_q[q][1][col].max())
+    out["CB_1"] = hill_number(n, 1.0)
+    out["CB_inf"] = hill_number(n, math.inf)
+    out["size"] = int(round(n.sum()))  # type: ignore[assignment]
+    return out
+
+
+def features(X: Any, y: Any, qs: float | Sequence[float] = DEFAULT_QS, **options: Any) -> dict[str, float]:
+    """The 27 study-A diversity features of a labelled image set (SPEC 2a).
+
+    Parameters
+    ----------
+    X, y, qs
+        As :func:`measures`; the default ``qs = (0, 1, inf)`` gives exactly
+        :data:`FEATURE_NAMES`.
+    **options
+        The keyword options of :func:`measures`: ``tau``, ``similarity``, ``block_size``,
+        ``device``.
+
+    Returns
+    -------
+    dict
+        ``A_q``, ``R_q``, ``G_q``: greylock's metacommunity raw alpha, rho, gamma;
+        ``{alpha,rho,gamma}_{min,max}_q``: over classes of the subcommunity raw measures;
+        ``CB_1``, ``CB_inf``: :func:`class_balance`; ``size``: N.
+    """
+    table = measures(X, y, qs, **options)
+    return features_from_table(table, np.unique(np.asarray(y), return_counts=True)[1])
+
+
+def systematic_features(X: Any, y: Any, *, channels: int | None = None) -> dict[str, int]:
+    """The 3 systematic regression features: pixels per image, channels, classes.
+
+    Parameters
+    ----------
+    X : ndarray
+        uint8 images ``(N, C, H, W)`` / ``(N, H, W)``, or pixels ``(N, D)``.
+    y : ndarray, shape (N,), int
+    channels : int, optional
+        ``C`` for flattened ``(N, D)`` input (default 1; ``D`` must divide by it). For image
+        arrays it must match ``X.shape[1]`` if given.
+
+    Returns
+    -------
+    dict
+        ``pixels`` = H*W, ``channels`` = C, ``classes`` = number of classes present in ``y``.
+    """
+    flat = check_images(X)
+    C, H, W = image_shape(X)
+    y, _ = check_labels(y, flat.shape[0])
+    if channels is not None:
+        channels = check_int(channels, "channels", low=1)
+        if np.ndim(X) == 2:
+            D = flat.shape[1]
+            if D % channels:
+                raise ValueError(f"D = {D} pixels per image is not divisible by channels = {channels}")
+            C, H, W = channels, D // channels, 1
+        elif channels != C:
+            raise ValueError(f"channels = {channels} contradicts the image shape (C = {C})")
+    return {"pixels": int(H * W), "channels": int(C), "classes": int(np.unique(y).shape[0])}
+
+
+def subset_features(X: Any, y: Any, **options: Any) -> dict[str, float]:
+    """The 27 diversity features plus the 3 systematic ones (30 regression columns).
+
+    Parameters
+    ----------
+    X : ndarray
+        uint8 images ``(N, C, H, W)`` or float pixels ``(N, D)`` in [0, 1].
+    y : ndarray, shape (N,), int
+    **options
+        ``qs`` and the keyword options of :func:`measures` (``tau``, ``similarity``,
+        ``block_size``, ``device``).
+
+    Returns
+    -------
+    dict
+        :func:`features` then :func:`systematic_features` (``pixels``, ``channels``,
+        ``classes``); usable as ``training.fit_subsets(..., row_hook=subset_features)``.
+    """
+    return {**features(X, y, **options), **systematic_features(X, y)}

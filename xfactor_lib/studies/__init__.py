@@ -1,0 +1,1 @@
+"""One pipeline module per study: what its template notebooks call, readable top to bottom."""
