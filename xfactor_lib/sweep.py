@@ -64,8 +64,10 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 NOTEBOOK = "notebook.ipynb"
 SUMMARIES = "summaries"
 REPORT_COLUMNS = ["cell_id", "stage", "status", "seconds", "skipped", "error", "redo"]
-# Kernels log at ERROR only: no "Kernel is running over TCP without encryption" per cell.
-_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log is transport chatter ("Kernel is running over TCP without
+# encryption", and "KeyboardInterrupt caught in kernel" when jupyter_client interrupts it on
+# shutdown); a cell's real errors reach the sweep through the executed notebook instead.
+_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def _execute_notebook(template: Path, output: Path, params: dict[str, Any], cwd: Path, **options: Any) -> None:
