@@ -49,7 +49,7 @@ def main() -> None:
     print(f"coverage, rate {args.rate}: {idx.size} of {y.size} images in {full:.1f} s, peak RSS {peak:.2f} GiB")
 
     members = np.flatnonzero(y == 0)[: args.naive_n]
-    tau = greedy.tau_data(X, y)
+    tau = similarity.tau_data(X, y)
     sim = np.exp(-similarity.pairwise_rmsd(X[members]) / tau).astype(np.float32)
     k = max(1, round(args.rate * members.size))
     t = time.perf_counter()

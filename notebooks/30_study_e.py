@@ -9,8 +9,11 @@
 # %% [markdown]
 # # Study E — EVA coreset selection
 # Coresets chosen from one surrogate run by EVA (variance of the error score in an early
-# and a late window) and by Random, Forgetting, Entropy, EL2N, AUM and CCS; test accuracy
-# of a model trained on each, mean ± sd over seeds, against the full-pool reference.
+# and a late window), by Random, Forgetting, Entropy, EL2N, AUM and CCS, and by the
+# training-free methods of SPEC 5 (Coverage on pixels or on the reference encoder's
+# embedding, Coverage (clean), A₀-max, k-Center: no surrogate run); test accuracy of a model
+# trained on each, mean ± sd over seeds, against the full-pool reference. The verdict names
+# the best method, and the best training-free one, per rate with its margin over Random.
 # Read from the `e_surrogate` and `e_coreset` records.
 
 # %% tags=["parameters"]

@@ -12,8 +12,10 @@
 # # Explore subsets
 # Pick a study, data set, size, kind, rule, direction, `m` and subset to see its images
 # per class (for a selected subset: the kept and the discarded candidates side by side),
-# its class means, its Z-score per model, its LCR features (study A) and how it differs
-# from a second subset. Reads the records of a run directory; opens on the default run
+# its class means, its Z-score per model, its LCR features (study A), its study Q measures
+# beside its Z with a scatter of every subset (predicted vs measured quality, or Z under
+# one model vs another: click a point to open that subset), and how it differs from a
+# second subset. Reads the records of a run directory; opens on the default run
 # (`make run`), or on a small demo run when that has no subsets yet.
 
 # %% tags=["parameters"]

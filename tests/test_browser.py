@@ -3,7 +3,8 @@
 Starts JupyterLab from the project's venv on 127.0.0.1 (no token, fresh Jupyter config,
 runtime, data and settings folders), opens a copy of ``notebooks/explore.ipynb`` that
 points at a demo run, runs all cells, changes the rule picker and checks that the image
-grid changed (``tests/browser/explorer.js``, playwright-core). The screenshot lands in
+grid changed, then clicks a point of the study Q scatter and checks that the explorer
+opened that subset with its measures (``tests/browser/explorer.js``, playwright-core). The screenshot lands in
 ``runs/browser/explorer.png``. Chromium and playwright-core are installed by
 ``make browser-deps`` (``tests/browser/install-deps.sh``, which ``make test`` runs first);
 without them the test skips and says so. Every process started here is stopped at the end.
@@ -233,6 +234,7 @@ def test_explorer_runs_in_jupyterlab_and_a_picker_change_updates_the_image_grid(
         assert result["before"]["hash"] != result["after"]["hash"]
         assert result["rule"][0] != result["rule"][1]
         assert result["subset"][1] != result["subset"][0]
+        assert result["pick"][0] == result["pick"][1] != result["subset"][1]  # the scatter point opened its subset
         assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 50_000, "the screenshot is missing or blank"
         print(f"browser test: {time.time() - t0:.1f} s; screenshot {SCREENSHOT}")
     finally:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xfactor_lib import coreset_scores as cs
-from xfactor_lib import coresets
+from xfactor_lib import coresets, greedy
 from xfactor_lib.coresets import select, select_top
 from xfactor_lib.dynamics import Dynamics
 
@@ -222,8 +222,10 @@ def test_select_dispatches_every_method_to_sorted_unique_indices_of_size_ceil_ra
         "exp_d": dict(early_start=0, late_start=20),
         "el2n": dict(epoch=5),
     }
+    rng = np.random.default_rng(0)  # the training-free methods read images / an embedding of the same samples
+    inputs = dict(dynamics=d, X=rng.integers(0, 256, (d.N, 16)).astype(np.uint8), y=d.y, embed=rng.random((d.N, 4)))
     for method in coresets.METHODS:
-        idx = select(method, rate=0.1, dynamics=d, seed=0, **windows.get(method, {}))
+        idx = select(method, rate=0.1, seed=0, **inputs, **windows.get(method, {}))
         assert idx.dtype == np.int64 and len(idx) == 5 and np.all(np.diff(idx) > 0), method
     np.testing.assert_array_equal(
         select("eva", rate=0.1, dynamics=d, **windows["eva"]),
@@ -273,3 +275,35 @@ def test_every_method_states_which_end_it_keeps_and_a_new_method_joins_by_regist
     finally:
         coresets.METHODS.pop(name, None)
         coresets.KEEPS.pop(name, None)
+
+
+def test_training_free_methods_dispatch_to_greedy_with_class_balanced_budgets():
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2], [12, 9, 9])
+    X = rng.integers(0, 256, size=(30, 16)).astype(np.uint8)
+    E = rng.random((30, 5))
+    # M = ceil(0.25 x 30) = 8 -> 3 / 3 / 2: the remainder to the largest class, then the lower class
+    for method, kw, want in [
+        ("coverage", dict(tau=0.3), greedy.coverage_select(X, y, rate=0.25, tau=0.3)),
+        (
+            "coverage_clean",
+            dict(neighbours=3),
+            greedy.coverage_select(X, y, rate=0.25, drop_ambiguous=True, neighbours=3),
+        ),
+        ("a_max", dict(q=1.0), greedy.a_max_select(X, y, rate=0.25, q=1.0)),
+        ("k_center", {}, greedy.k_center_select(X, y, rate=0.25, seed=4)),
+    ]:
+        got = select(method, rate=0.25, X=X, y=y, seed=4, **kw)
+        assert got.tolist() == want.tolist() and got.dtype == np.int64, method
+        assert np.bincount(y[got]).tolist() == [3, 3, 2], method
+    emb = select("coverage_emb", rate=0.25, y=y, embed=E)
+    assert emb.tolist() == greedy.coverage_select(None, y, rate=0.25, embed=E).tolist()
+    assert coresets.KEEPS["coverage"] == "greedy" and coresets.METHODS["coverage_emb"].needs == "embedding"
+    with pytest.raises(ValueError, match="pass embed="):
+        select("coverage_emb", rate=0.25, X=X, y=y)
+    with pytest.raises(ValueError, match="pass X= and y="):
+        select("a_max", rate=0.25, y=y)
+    with pytest.raises(ValueError, match="same N samples"):
+        select("coverage_emb", rate=0.25, y=y, embed=E[:20])
+    with pytest.raises(ValueError, match=r"unexpected \['q'\]"):
+        select("coverage", rate=0.25, X=X, y=y, q=1.0)

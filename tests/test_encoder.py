@@ -47,3 +47,14 @@ def test_encoder_refuses_flattened_or_float_images(digits):
     X, y = digits
     with pytest.raises(ValueError, match="uint8 images"):
         encoder.train_encoder(X.reshape(len(X), -1), y)
+
+
+def test_rows_embeds_only_the_images_asked_for(digits, tmp_path):
+    X, y = digits
+    full, _ = encoder.load_or_train(tmp_path, X, y, dataset="digits", per_class=30, epochs=1, device="cpu")
+    rows = np.array([5, 1, 300, 5])
+    part, _ = encoder.load_or_train(tmp_path, X, y, dataset="digits", per_class=30, epochs=1, device="cpu", rows=rows)
+    np.testing.assert_allclose(part[[1, 5, 300]], full[[1, 5, 300]], rtol=1e-5, atol=1e-6)
+    assert not part[np.setdiff1d(np.arange(len(y)), rows)].any()
+    with pytest.raises(ValueError, match="rows must lie"):
+        encoder.load_or_train(tmp_path, X, y, dataset="digits", per_class=30, epochs=1, device="cpu", rows=[len(y)])

@@ -119,7 +119,7 @@ def test_run_or_demo_opens_a_run_with_subsets_and_falls_back_to_the_demo(run_dir
 # --------------------------------------------------------------------------- load_run
 def test_load_run_reads_every_stage_and_z_scores_x_results_against_their_random_subsets(run, run_dir):
     assert run.missing == [] and run.notes == []
-    assert set(run.found) == {"x_subsets", "a_subsets", "x_train", "a_train"}
+    assert set(run.found) == {"x_subsets", "a_subsets", "x_train", "a_train", "q_measures"}
     x = run.results[run.results["stage"] == "x_train"]
     expected = stats.zscores(sweep.collect(run_dir, "x_train"), by=CELL)
     np.testing.assert_allclose(x["z"].to_numpy(), expected.to_numpy())
@@ -132,7 +132,7 @@ def test_load_run_lists_missing_stages_instead_of_failing(run_dir, tmp_path):
     for d in sweep.cell_dirs(run_dir, "x_subsets"):
         shutil.copytree(d, tmp_path / d.name)
     part = load_run(tmp_path)
-    assert part.missing == ["a_subsets", "x_train", "a_train"]
+    assert part.missing == ["a_subsets", "x_train", "a_train", "q_measures"]
     assert len(part.subsets) == part.found["x_subsets"] and part.results.empty and part.features.empty
 
 
@@ -339,3 +339,47 @@ def test_indices_outside_the_dataset_are_reported_not_raised(run, digits):
     ex = SubsetExplorer(RunData(run.run_dir, bad, run.results, run.features), datasets={"digits": digits})
     assert ex.current is not None and ex.kept_image.value == b""
     assert "cannot show the images" in ex.info.value
+
+
+# --------------------------------------------------------------------------- study Q
+def test_demo_quality_records_hold_every_subset_with_measures_groups_and_targets(run, run_dir):
+    q = run.quality
+    assert set(q["subset_id"]) == set(run.subsets["subset_id"])
+    records.check_schema(q, "q_measures")
+    x = q[q["study"] == "x"]
+    svc = sweep.collect(run_dir, "x_train").query("model == 'svc'")
+    z = stats.zscores(svc, by=CELL).groupby(svc["subset_id"]).mean()
+    np.testing.assert_allclose(x.set_index("subset_id").loc[z.index, "z_mean"], z)  # gnb left out
+    assert q.loc[q["study"] == "a", "bacc"].notna().all()
+    # the 8 selected subsets of one (n, m) share candidates: one group
+    sel = x[x["kind"] == "selected"]
+    assert sel.groupby(["n", "m"])["group"].nunique().eq(1).all()
+
+
+def test_quality_scatter_modes_points_and_the_subset_table(run):
+    from xfactor_lib.explore import quality as eq
+
+    modes = [m for _, m in eq.scatter_modes(run)]
+    assert modes == [(eq.PREDICTED, "x"), (eq.PREDICTED, "a"), ("gnb", "svc")]
+    pts = eq.scatter_points(run, ("gnb", "svc"))
+    z = run.results.dropna(subset=["z"]).groupby(["subset_id", "model"])["z"].mean().unstack()
+    row = pts.iloc[0]
+    assert (row["x"], row["y"]) == (z.loc[row["subset_id"], "gnb"], z.loc[row["subset_id"], "svc"])
+    pred = eq.scatter_points(run, (eq.PREDICTED, "x"))
+    assert set(pred["study"]) == {"x"} and len(pred) == (run.quality["study"] == "x").sum()
+    sid = run.quality.loc[run.quality["study"] == "x", "subset_id"].iloc[0]
+    table = eq.subset_quality(run, sid)
+    assert table.index[0] == "z_mean" and table["percentile"].between(0, 100).all()
+    assert eq.subset_quality(run, "no-such-subset").empty
+
+
+def test_clicking_a_scatter_point_opens_that_subset_and_shows_its_measures(explorer, run):
+    panel = explorer.quality
+    target = [s for s in panel.buttons if s != explorer.current["subset_id"]][-1]
+    panel.buttons[target].click()
+    assert explorer.current["subset_id"] == target
+    assert explorer.pickers["subset"].value == target
+    assert target in panel.measures_html.value and "q_cov_rmsd_mean" in panel.measures_html.value
+    assert panel.buttons[target].layout.border == "2px solid black"
+    panel.mode.value = 2  # Z under one model against another
+    assert len(panel.grid.children) == len(panel.points) > 0

@@ -160,3 +160,29 @@ def test_bad_arguments_get_clear_errors():
         greedy.coverage_select(X, y, n=2, embed=np.zeros((y.size, 3)))
     with pytest.raises(ValueError, match="rate"):
         greedy.a_max_select(X, y, rate=1.5)
+
+
+def test_label_agreement_flags_images_whose_neighbours_carry_another_label():
+    X, y = _toy(N=45, K=3, seed=4)
+    R = _rmsd(X, X)
+    np.fill_diagonal(R, np.inf)
+    near = np.argsort(R, axis=1, kind="stable")[:, :5]
+    want = (y[near] == y[:, None]).sum(axis=1) * 2 > 5
+    np.testing.assert_array_equal(greedy.label_agreement(X, y, neighbours=5, block_size=7), want)
+    flipped = y.copy()
+    flipped[0] = (y[0] + 1) % 3  # a mislabelled image looks like its true class
+    assert not greedy.label_agreement(X, flipped, neighbours=5)[0]
+
+
+def test_coverage_clean_picks_only_agreeing_images_and_still_covers_every_image():
+    X, y = _toy(N=60, K=3, seed=5)
+    ok = greedy.label_agreement(X, y, neighbours=5)
+    assert not ok.all()
+    idx = greedy.coverage_select(X, y, n=4, tau=0.2, drop_ambiguous=True, neighbours=5)
+    assert ok[idx].all() and np.bincount(y[idx]).tolist() == [4, 4, 4]
+    for k in range(3):  # facility location over the whole class, candidates the agreeing images
+        members = np.flatnonzero(y == k)
+        cand = members[ok[members]]
+        sim = np.exp(-_rmsd(X[members], X[cand]) / 0.2)
+        picks, _ = _plain_facility_location(sim, 4)
+        assert sorted(cand[picks].tolist()) == sorted(idx[y[idx] == k].tolist())

@@ -134,3 +134,19 @@ def test_class_spearman_heatmaps_can_pool_over_sizes():
     pooled = agreement.class_spearman(records, within=())[1]
     np.testing.assert_allclose(images(fig)[1].get_images()[0].get_array(), pooled.to_numpy())
     assert "pooled" in fig._suptitle.get_text()
+
+
+def test_optimized_z_draws_one_row_per_group_a_dot_per_model_and_the_pooled_bar():
+    table = pd.DataFrame(
+        {
+            "group": ["random", "random", "random", "coverage (class)", "coverage (class)", "coverage (class)"],
+            "model": ["all models", "rf", "svc", "all models", "rf", "svc"],
+            "mean_z": [0.0, 0.1, -0.1, -1.5, -1.0, -2.0],
+        }
+    )
+    fig = plots.study_x.optimized_z(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["random", "coverage (class)"]
+    dots = {c.get_label(): c.get_offsets() for c in ax.collections}
+    np.testing.assert_allclose(dots["rf"], [[0.1, 0], [-1.0, 1]])
+    np.testing.assert_allclose(dots["all models"], [[0.0, 0], [-1.5, 1]])

@@ -19,9 +19,11 @@ def _frame(n=60, seed=0, noise=0.05):
     return pd.DataFrame({"a": a, "b": b, "c": c, "t": t, "size": 10})
 
 
-def test_single_r2_is_squared_pearson_of_the_logs():
+def test_single_r2_is_squared_pearson_raw_by_default_and_of_the_logs_on_request():
     df = _frame()
-    out = predictor.single_r2(df, ["a", "b", "c"], "t")
+    raw = predictor.single_r2(df, ["a"], "t")
+    assert raw["r2"].iloc[0] == pytest.approx(scipy.stats.pearsonr(df["a"], df["t"])[0] ** 2, rel=1e-12)
+    out = predictor.single_r2(df, ["a", "b", "c"], "t", log=True)
     assert out["measure"].iloc[0] == "a"
     r = scipy.stats.pearsonr(np.log(df["a"]), df["t"])[0]
     assert out.set_index("measure").loc["a", "r2"] == pytest.approx(r * r, rel=1e-12)
@@ -38,7 +40,7 @@ def test_single_r2_per_group():
 
 def test_cross_validated_r2_is_high_for_a_true_relation_and_low_for_noise():
     df = _frame(n=80)
-    good = predictor.cross_validated(df, ["a", "b", "c"], "t", n_boot=200)
+    good = predictor.cross_validated(df, ["a", "b", "c"], "t", n_boot=200, log=True)
     assert good.r2 > 0.95 and good.ci_low <= good.r2 <= good.ci_high
     noise = df.assign(t=np.random.default_rng(9).normal(size=len(df)))
     bad = predictor.cross_validated(noise, ["a", "b", "c"], "t", n_boot=200)
@@ -57,9 +59,9 @@ def test_groups_never_straddle_folds():
 
 
 def test_transfer_and_weights():
-    r2, pred = predictor.transfer(_frame(seed=0), _frame(seed=1), ["a", "b", "c"], "t")
+    r2, pred = predictor.transfer(_frame(seed=0), _frame(seed=1), ["a", "b", "c"], "t", log=True)
     assert r2 > 0.95 and pred.shape == (60,)
-    w = predictor.weights(_frame(), ["a", "b", "c"], "t")
+    w = predictor.weights(_frame(), ["a", "b", "c"], "t", log=True)
     assert w["measure"].tolist()[:2] == ["a", "b"] and w.iloc[0]["weight"] > 0 > w.iloc[1]["weight"]
     assert w.set_index("measure").loc["a", "logged"] and not w.set_index("measure").loc["c", "logged"]
 
@@ -70,5 +72,15 @@ def test_bad_inputs():
         predictor.single_r2(df, ["zz"], "t")
     with pytest.raises(ValueError, match="NaN"):
         predictor.cross_validated(df.assign(a=np.nan), ["a"], "t")
+    with pytest.raises(ValueError, match="not positive"):
+        predictor.design(df, ["c"], log=["c"])
     with pytest.raises(ValueError, match="at least 2 groups"):
         predictor.cross_validated(df, ["a"], "t", groups=np.zeros(len(df)))
+
+
+def test_a_fold_where_every_measure_is_constant_predicts_the_training_mean():
+    df = pd.DataFrame({"a": [1.0] * 6 + [2.0] * 2, "t": [0.0, 1, 2, 3, 4, 5, 6, 7]})
+    res = predictor.cross_validated(df, ["a"], "t", groups=[0, 0, 0, 1, 1, 1, 2, 2], folds=3, n_boot=10)
+    assert np.isfinite(res.predicted).all()
+    # the fold holding out group 2 (the only rows with a = 2) sees a constant a: its mean
+    assert res.predicted[6] == pytest.approx(2.5)

@@ -47,6 +47,7 @@ def test_reference_is_class_balanced_and_tau_is_median_nearest_neighbour(toy):
 
 
 def test_coverage_equals_brute_force_facility_location(toy):
+    # distance blocks are stored as float32: one rounding of each RMSD
     X, y, ref, subset = toy
     m = quality.measures(X[subset], y[subset], reference=ref, index=subset)
     fl, nn = [], []
@@ -54,10 +55,10 @@ def test_coverage_equals_brute_force_facility_location(toy):
         R = _rmsd(ref.X[ref.y == k], X[subset][y[subset] == k])
         fl.append(np.mean([max(math.exp(-r / ref.tau) for r in row) for row in R]))
         nn.append(np.mean([min(row) for row in R]))
-    assert m["q_cov_fl_mean"] == pytest.approx(np.mean(fl), rel=1e-10)
-    assert m["q_cov_fl_min"] == pytest.approx(min(fl), rel=1e-10)
-    assert m["q_cov_rmsd_mean"] == pytest.approx(np.mean(nn), rel=1e-10)
-    assert m["q_cov_rmsd_max"] == pytest.approx(max(nn), rel=1e-10)
+    assert m["q_cov_fl_mean"] == pytest.approx(np.mean(fl), rel=1e-6)
+    assert m["q_cov_fl_min"] == pytest.approx(min(fl), rel=1e-6)
+    assert m["q_cov_rmsd_mean"] == pytest.approx(np.mean(nn), rel=1e-6)
+    assert m["q_cov_rmsd_max"] == pytest.approx(max(nn), rel=1e-6)
 
 
 def test_vendi_matches_numpy_eigenvalues_and_its_limits():
@@ -100,17 +101,42 @@ def test_lcr_columns_match_greylock(toy):
             assert m[f"{prefix}rho_max_{qn}"] == pytest.approx(meta.subcommunity_diversity(q, "rho").max(), rel=1e-9)
 
 
-def test_ambiguity_equals_a_direct_knn_that_skips_the_image_itself(toy):
+def test_ambiguity_equals_a_direct_knn_over_the_probe_that_skips_the_image_itself(toy):
     X, y, ref, _ = toy
     subset = np.arange(0, 120, 3)  # some of these are in the reference
     m = quality.measures(X[subset], y[subset], reference=ref, index=subset)
-    nn = NearestNeighbors(n_neighbors=11).fit(ref.X.astype(float))
+    P = ref.probe
+    nn = NearestNeighbors(n_neighbors=11).fit(ref.X[P].astype(float))
     _, nb = nn.kneighbors(X[subset].astype(float))
     ambiguous = []
     for i, row in zip(subset, nb):
-        row = [j for j in row if ref.index[j] != i][:10]
-        ambiguous.append((ref.y[row] == y[i]).sum() * 2 < 10)
+        row = [j for j in row if ref.index[P][j] != i][:10]
+        ambiguous.append((ref.y[P][row] == y[i]).sum() * 2 < 10)
     assert m["q_ambiguity"] == pytest.approx(np.mean(ambiguous))
+
+
+def test_labelled_coverage_is_a_direct_1nn_and_kernel_classifier_on_the_probe(toy):
+    X, y, ref, _ = toy
+    subset = np.arange(1, 120, 4)
+    m = quality.measures(X[subset], y[subset], reference=ref, index=subset)
+    P = ref.probe
+    errors, nll = [], []
+    for row, i in enumerate(ref.index[P]):
+        keep = subset != i  # a probe image is not its own neighbour
+        d = _rmsd(ref.X[P][row : row + 1], X[subset[keep]])[0]
+        labels = y[subset[keep]]
+        errors.append(labels[np.argmin(d)] != ref.y[P][row])
+        w = np.exp(-d / (0.1 * ref.tau))
+        nll.append(-math.log(max(w[labels == ref.y[P][row]].sum() / w.sum(), 1e-12)))
+    assert m["q_cov_nn_err"] == pytest.approx(np.mean(errors), abs=1e-12)
+    assert m["q_cov_nll"] == pytest.approx(np.mean(nll), rel=1e-6)
+
+
+def test_probe_is_a_class_balanced_part_of_the_reference():
+    X, y = _toy()
+    ref = quality.make_reference(X, y, per_class=30, probe_per_class=7, seed=2)
+    assert np.bincount(ref.y[ref.probe]).tolist() == [7, 7, 7]
+    assert np.array_equal(np.unique(ref.probe), ref.probe)
 
 
 def test_typicality_is_mean_rmsd_to_own_and_farthest_other_class_mean(toy):
@@ -146,7 +172,18 @@ def test_embedding_measures_use_cosine_of_the_given_rows(toy):
     m = quality.measures(X[subset], y[subset], reference=ref, embed=E[subset], index=subset)
     assert set(quality.measure_names(embedding=True)) == set(m)
     assert m["q_ambiguity_emb"] == 0.0  # each class points its own way
-    assert 0.9 < m["q_cov_emb_min"] <= 1.0
+    assert m["q_cov_emb_nn_err"] == 0.0
+    U = E / np.linalg.norm(E, axis=1, keepdims=True)
+    R, Ur = ref.y, U[ref.index]
+    nn = []
+    for k in range(3):
+        C = Ur[R == k] @ Ur[R == k].T
+        np.fill_diagonal(C, -np.inf)
+        nn.append(1 - C.max(axis=1))
+    assert ref.tau_emb == pytest.approx(np.median(np.concatenate(nn)), rel=1e-12)
+    cov = [np.exp(-(1 - (Ur[R == k] @ U[subset][y[subset] == k].T).max(axis=1)) / ref.tau_emb).mean() for k in range(3)]
+    assert m["q_cov_emb_mean"] == pytest.approx(np.mean(cov), rel=1e-5)  # blocks are float32
+    assert m["q_cov_emb_min"] == pytest.approx(min(cov), rel=1e-5)
 
 
 def test_every_measure_has_a_family():
@@ -165,3 +202,33 @@ def test_bad_inputs_get_clear_errors(toy):
         quality.measures_table([np.array([1, 1, 2])], X, y, reference=ref)
     with pytest.raises(ValueError, match="embed"):
         quality.measures(X[subset], y[subset], reference=ref, embed=np.ones((subset.size, 2)))
+
+
+def test_near_duplicates_are_the_closest_within_class_pairs():
+    X, y = _toy(N=60)
+    X[7] = X[3]  # an exact duplicate within class 0
+    got = quality.near_duplicates(X, y, top=5, block_size=7)
+    assert (got.iloc[0][["i", "j", "class"]].tolist(), got.iloc[0]["rmsd"]) == ([3, 7, 0], 0.0)
+    brute = []
+    for k in range(3):
+        idx = np.flatnonzero(y == k)
+        R = _rmsd(X[idx], X[idx])
+        for a in range(idx.size):
+            for b in range(a + 1, idx.size):
+                brute.append((R[a, b], idx[a], idx[b]))
+    brute.sort()
+    np.testing.assert_allclose(got["rmsd"], [r for r, _, _ in brute[:5]], rtol=1e-10, atol=1e-12)
+
+
+def test_least_covered_and_class_table(toy):
+    X, y, ref, subset = toy
+    lc = quality.least_covered(X[subset], y[subset], reference=ref, top=4)
+    k = int(lc.iloc[0]["class"])
+    R = _rmsd(ref.X[ref.y == k], X[subset][y[subset] == k]).min(axis=1)
+    assert lc.iloc[0]["rmsd"] == pytest.approx(R.max(), rel=1e-10)
+    assert lc["rmsd"].is_monotonic_decreasing
+    table = quality.class_table(X[subset], y[subset], reference=ref, index=subset)
+    m = quality.measures(X[subset], y[subset], reference=ref, index=subset)
+    assert table["images"].tolist() == [6, 6, 6]
+    assert table["cov_rmsd"].mean() == pytest.approx(m["q_cov_rmsd_mean"], rel=1e-12)
+    assert table["vendi_1"].min() == pytest.approx(m["q_vendi_1_min"], rel=1e-12)

@@ -95,7 +95,8 @@ def digits_surrogate(tmp_path_factory):
         training.evaluate = real
     out = tmp_path_factory.mktemp("run") / "e_surrogate--digits-0"
     out.mkdir()
-    e.save_surrogate(out, dyn, pool, val_idx)
+    E, _ = e.pool_embedding(train, pool, out_dir=out, per_class=40, epochs=1, seed=0, device="cpu")
+    e.save_surrogate(out, dyn, pool, val_idx, embed=E)
     recs = e.surrogate_records(
         windows,
         info=info,
@@ -120,6 +121,7 @@ def digits_surrogate(tmp_path_factory):
         run_dir=out.parent,
         recs=recs,
         search=search,
+        embed=E,
     )
 
 
@@ -184,6 +186,46 @@ def test_every_coreset_trains_the_full_runs_steps_and_the_full_run_once_per_seed
     eva = recs[(recs["method"] == "eva") & (recs["rate"] == 0.3)].iloc[0]
     assert (eva["early_start"], eva["late_start"]) == s.windows[0.3] and eva["eva_variant"] == "released"
     assert recs["acc"].between(0, 1).all() and (recs["n_test"] == digits_surrogate["test"].N).all()
+
+
+def test_training_free_methods_join_table_1_from_the_pool_images_without_dynamics(digits_surrogate):
+    s = e.load_surrogate(digits_surrogate["run_dir"], dataset="digits", seed=0)
+    assert s.embed.shape == (400, digits_surrogate["embed"].shape[1])
+    np.testing.assert_array_equal(s.embed, digits_surrogate["embed"])
+    assert (Path(digits_surrogate["run_dir"]) / "e_surrogate--digits-0" / "encoder.json").exists()  # cached
+    train, pool = digits_surrogate["train"], s.pool
+    chosen = []
+    real = training.fit_model
+
+    def spy(arch, X, y, **kw):
+        chosen.append(np.asarray(X))
+        return real(arch, X, y, **kw)
+
+    training.fit_model = spy
+    try:
+        recs = e.evaluate_coresets(
+            s, train, digits_surrogate["test"], methods=["coverage", "coverage_emb", "a_max", "random"],
+            rates=[0.1], seeds=[0], arch="mlp-1", config=e.coreset_config(SGD, n_pool=400, full_epochs=1),
+            device="cpu", quiet=True, extra={"dataset": "digits"},
+        )  # fmt: skip
+    finally:
+        training.fit_model = real
+    assert recs["method"].tolist() == ["coverage", "coverage_emb", "a_max", "random"]
+    assert (recs["n_coreset"] == 40).all() and (recs["select_seconds"] >= 0).all()
+    X, y = train.images[pool], train.labels[pool]
+    want = [
+        coresets.select("coverage", rate=0.1, X=X, y=y),
+        coresets.select("coverage_emb", rate=0.1, y=y, embed=s.embed),
+        coresets.select("a_max", rate=0.1, X=X, y=y),
+    ]
+    for got, idx in zip(chosen, want):  # trained on exactly the greedy picks of the pool, 4 per class
+        np.testing.assert_array_equal(got, train.images[pool[idx]])
+        assert np.bincount(y[idx], minlength=10).tolist() == [4] * 10
+    summary = e.coreset_summary(recs)
+    best = e.best_methods(summary, among=e.TRAINING_FREE)
+    assert len(best) == 1 and best["method"].iloc[0] in {"coverage", "coverage_emb", "a_max"}
+    row = summary.set_index("method").loc[best["method"].iloc[0]]
+    assert best["margin"].iloc[0] == pytest.approx(row["mean"] - summary.set_index("method").loc["random", "mean"])
 
 
 # --------------------------------------------------------------------------- summaries and verdict
@@ -282,3 +324,29 @@ def test_verdict_states_what_ran_the_deviations_the_winners_and_the_anchor():
     text = e.verdict(organ, synthetic_surrogates(), note="")
     assert "| 2 % | 87.6 | 88.8 | 52.0 | 71.0 |" in text and "| 5 % | 93.4 | 94.4 | – | – |" in text
     assert "coresets trained with" not in text
+
+
+def test_verdict_names_the_best_method_and_the_best_training_free_one_per_rate():
+    recs = synthetic_records()
+    free = [
+        dict(dataset="mnist", arch="mlp-1", method=m, rate=r, seed=s, acc=a)
+        for m, r, vals in [("coverage", 0.02, [0.60, 0.62, 0.64]), ("k_center", 0.02, [0.40, 0.41, 0.42])]
+        for s, a in enumerate(vals)
+    ]
+    recs = pd.concat([recs, pd.DataFrame(free).assign(**recs.iloc[0][["scale", "device", "pretrained"]])])
+    text = e.verdict(recs, synthetic_surrogates(), note="")
+    best = text.split("**Best method per rate**")[1]
+    assert (
+        "- 2 % (mnist / mlp-1): EVA 71.0 ± 1.0, +19.0 points over Random (52.0 ± 2.0); beyond the seeds' spread: yes"
+        in best
+    )
+    assert (
+        "- 30 % (mnist / mlp-1): EVA 87.0 ± 1.0, +1.0 points over Random (86.0 ± 1.0); beyond the seeds' spread: no"
+        in best
+    )
+    free_part = text.split("**Best training-free method per rate** (among Coverage, k-Center):")[1]
+    assert "- 2 % (mnist / mlp-1): Coverage 62.0 ± 2.0, +10.0 points over Random" in free_part
+    assert "30 %" not in free_part.split("**Paper anchor**")[0]  # no training-free row at 30 %
+    table = e.best_methods(e.coreset_summary(recs), among=["k_center"])
+    assert table["method"].tolist() == ["k_center"] and table["margin"].iloc[0] == pytest.approx(-0.11)
+    assert not table["beyond_spread"].iloc[0]

@@ -114,6 +114,7 @@ def digits_run():
         repeats=1,
         seed=0,
         scale="smoke",
+        optimizers=["coverage", "a_max"],
     )
     recs = pd.concat(
         [x.train(manifest, model=m, test_sample=100, scale="smoke", quiet=True) for m in ("gnb", "rf")],
@@ -133,7 +134,14 @@ def test_make_subsets_builds_random_and_selected_subsets_with_n_and_size(digits_
         ("selected", "own_mean", "-"): 1,
         ("selected", "uniqueness", "+"): 1,
         ("selected", "uniqueness", "-"): 1,
+        ("optimized", "a_max", "none"): 2,  # from the whole class and from the m = 6 candidates
+        ("optimized", "coverage", "none"): 2,
     }
+    opt = manifest[manifest["kind"] == "optimized"]
+    assert sorted(opt["source"]) == ["candidates", "candidates", "class", "class"]
+    own = manifest[(manifest["strategy"] == "own_mean") & (manifest["direction"] == "+")].iloc[0]
+    for cands in opt.loc[opt["source"] == "candidates", "candidates"]:  # shared with the selected rules
+        assert np.array_equal(cands, own["candidates"])
     assert len(skipped) == 4 and (skipped["m"] == 400).all()  # 5 + 400 exceeds every digits class
 
 
@@ -158,3 +166,28 @@ def test_summary_runs_on_the_trained_records(digits_run, tmp_path):
     assert pd.read_csv(path)["quantity"].tolist() == table["quantity"].tolist()
     assert x.save(table, "") is None
     assert x.error_table(recs).loc[("random", "none", "none"), "count"] == 8
+
+
+def test_optimized_subsets_get_z_against_random_beside_selected_in_table_and_verdict(digits_run):
+    _, _, recs = digits_run
+    table = x.optimized_table(recs, exclude=())
+    groups = list(dict.fromkeys(table["group"]))
+    assert groups == ["random", "selected", "a_max (candidates)", "a_max (class)", "coverage (candidates)",
+                      "coverage (class)"]  # fmt: skip
+    z = stats.zscores(recs)
+    for (group, model), row in table.set_index(["group", "model"]).iterrows():
+        rows = recs[x._group(recs) == group]
+        if model != "all models":
+            rows = rows[rows["model"] == model]
+        assert row["mean_z"] == pytest.approx(z[rows.index].mean()) and row["subsets"] == len(rows)
+    pooled = table[table["model"] == "all models"].set_index("group")
+    assert pooled.loc["random", "mean_z"] == pytest.approx(0.0, abs=1e-12)
+    per = table[table["model"] != "all models"].set_index(["group", "model"])["mean_z"]
+    assert pooled.loc["coverage (class)", "every_model"] == bool((per["coverage (class)"] < 0).all())
+    text = x.verdict(recs, exclude=())
+    line = text.split("**Subsets chosen for a training-free objective**")[1]
+    got = pooled.loc["coverage (class)", "mean_z"]
+    assert f"coverage (class) {got:+.2f} (below the random mean for " in line and "of 2 models" in line
+    assert x.paper_records(recs)["kind"].isin(["random", "selected"]).all()
+    head = x.headline_table(recs, exclude=(), n_boot=20)  # the paper's design only
+    assert head.set_index(["quantity", "subsets", "model"]).loc[("mean_r2", "all", ""), "n"] == 8

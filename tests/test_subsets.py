@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xfactor_lib import greedy
 from xfactor_lib.data import load_dataset
-from xfactor_lib.similarity import class_means
+from xfactor_lib.similarity import class_means, tau_data
+from xfactor_lib.subset_optimized import optimized_subsets
 from xfactor_lib.subsets import (
     MANIFEST_COLUMNS,
     SKIPPED_COLUMNS,
@@ -24,7 +26,9 @@ from xfactor_lib.subsets import (
     subset_id,
 )
 
-ID_COLUMNS = ["kind", "study", "dataset", "repeat", "seed", "n", "size", "strategy", "direction", "m", "cb_bin"]
+ID_COLUMNS = [
+    "kind", "study", "dataset", "repeat", "seed", "n", "size", "strategy", "direction", "m", "cb_bin", "source"
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- references
@@ -241,7 +245,13 @@ def test_random_subsets_are_class_balanced_sorted_and_deterministic():
         assert idx.dtype == np.int64
         assert np.all(np.diff(idx) > 0)
         assert np.bincount(y[idx], minlength=3).tolist() == [7, 7, 7]
-    assert df[["kind", "strategy", "direction", "m"]].iloc[0].tolist() == ["random", "none", "none", 0]
+    assert df[["kind", "strategy", "direction", "m", "source"]].iloc[0].tolist() == [
+        "random",
+        "none",
+        "none",
+        0,
+        "class",
+    ]
     again = random_subsets(y, 7, 3, seed=3, dataset="toy")  # fewer subsets: same first ones
     for a, b in zip(df["indices"][:3], again["indices"]):
         assert np.array_equal(a, b)
@@ -274,7 +284,7 @@ def test_selected_subsets_follow_keep_indices_on_shared_candidates():
     assert len(df) == 4 * 2 * 3 * 2  # m = 22 is skipped: 4 + 22 > 25 images of class 1
     assert df["subset_id"].iloc[0] == "x-toy-n4-selected-uniqueness+-m0-r0-s5"
     assert df["subset_id"].is_unique and df["subset_id"].tolist() == rebuilt_ids(df)
-    assert (df["n"] == 4).all() and (df["size"] == 12).all()
+    assert (df["n"] == 4).all() and (df["size"] == 12).all() and (df["source"] == "candidates").all()
     for _, row in df.iterrows():
         cands = candidate_indices(y, 4, row["m"], row["repeat"], seed=5)
         expected = np.sort(
@@ -336,6 +346,9 @@ def test_subset_id_spells_every_kind_from_its_parameters():
     assert subset_id(**selected, repeat=0, seed=1) == "x-mnist-n30-selected-own_mean--m10-r0-s1"
     balance = dict(kind="balance", study="a", dataset="cifar10", size=256, cb_bin=3)
     assert subset_id(**balance, repeat=1, seed=0) == "a-cifar10-size256-balance-b03-r1-s0"
+    optimized = dict(kind="optimized", study="x", dataset="mnist", n=30, strategy="coverage", repeat=0, seed=0)
+    assert subset_id(**optimized, source="class", m=0) == "x-mnist-n30-optimized-coverage-class-r0-s0"
+    assert subset_id(**optimized, source="candidates", m=10) == "x-mnist-n30-optimized-coverage-m10-r0-s0"
     with pytest.raises(ValueError, match="unknown kind"):
         subset_id(kind="coreset", study="x", dataset="mnist", repeat=0, seed=0)
 
@@ -413,3 +426,39 @@ def test_study_x_manifest_has_random_then_selected_with_their_candidates():
         )
     same = study_x_manifest(ds.images, ds.labels, 5, n_random=3, ms=[4], repeats=1, seed=0, dataset="digits")
     assert all(a.tolist() == b.tolist() for a, b in zip(man["indices"], same["indices"]))
+
+
+# --------------------------------------------------------------------------- optimized (SPEC 5)
+def test_optimized_subsets_choose_n_per_class_by_greedy_from_the_class_and_the_shared_candidates():
+    X, y = toy_data()
+    df = optimized_subsets(X, y, 4, ms=(3, 22), repeats=2, seed=5, dataset="toy")
+    assert list(df.columns) == list(MANIFEST_COLUMNS["x"])
+    # per method: one from the class, two candidate draws (m = 22 skipped: 4 + 22 > 25)
+    assert df[["strategy", "source", "m", "repeat"]].values.tolist() == [
+        [method, source, m, r]
+        for method in ("coverage", "a_max")
+        for source, m, r in (("class", 0, 0), ("candidates", 3, 0), ("candidates", 3, 1))
+    ]
+    assert (df["kind"] == "optimized").all() and (df["direction"] == "none").all()
+    assert df["subset_id"].is_unique and df["subset_id"].tolist() == rebuilt_ids(df)
+    assert df["subset_id"].iloc[1] == "x-toy-n4-optimized-coverage-m3-r0-s5"
+    tau = tau_data(X, y, seed=5)
+    selected = selected_subsets(X, y, 4, ms=(3,), repeats=2, seed=5, dataset="toy").set_index(["m", "repeat"])
+    for _, row in df.iterrows():
+        idx = manifest_indices(row)
+        assert np.bincount(y[idx], minlength=3).tolist() == [4, 4, 4]
+        pick = greedy.coverage_select if row["strategy"] == "coverage" else greedy.a_max_select
+        opts = dict(tau=tau, seed=5) if row["strategy"] == "coverage" else {}
+        if row["source"] == "class":
+            assert np.array_equal(row["candidates"], idx)
+            assert idx.tolist() == pick(X, y, n=4, **opts).tolist()
+        else:  # the very candidates the selected rules of this (m, repeat) chose from
+            c = row["candidates"]
+            assert np.array_equal(c, selected.loc[(row["m"], row["repeat"]), "candidates"].iloc[0])
+            assert idx.tolist() == c[pick(X[c], y[c], n=4, **opts)].tolist()
+    only = optimized_subsets(X, y, 4, methods=["a_max"], sources=["class"], ms=(3,), seed=5, dataset="toy")
+    assert only["subset_id"].tolist() == ["x-toy-n4-optimized-a_max-class-r0-s5"]
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        optimized_subsets(X, y, 4, methods=["k_center"], seed=0)
+    with pytest.raises(ValueError, match="exceeds class 1"):
+        optimized_subsets(X, y, 26, sources=["class"], seed=0)

@@ -1,7 +1,7 @@
 """Coreset selection: every method behind one call, :func:`select`.
 
-``select(method, *, rate, X=None, y=None, dynamics=None, seed=0, **options)`` returns the
-sorted int64 indices of a coreset of M = ceil(rate x N) samples (:func:`coreset_size`).
+``select(method, *, rate, X=None, y=None, dynamics=None, embed=None, seed=0, **options)``
+returns the sorted int64 indices of a coreset of M = ceil(rate x N) samples (:func:`coreset_size`).
 Dynamics-based methods score the samples from one recorded surrogate run
 (:class:`~xfactor_lib.dynamics.Dynamics`, scores in :mod:`xfactor_lib.coreset_scores`)
 and keep one end of the score (:func:`select_top`, ties to the lower index):
@@ -18,8 +18,20 @@ and keep one end of the score (:func:`select_top`, ties to the lower index):
 | ``var_s`` / ``exp_s`` | variance / mean of S in one window (``start``) | highest |
 | ``var_d`` / ``exp_d`` | variance sum / mean of S over two windows | highest |
 
-A new method (e.g. the training-free ones of issue 14, which take ``X, y``) joins by one
-:func:`register` call with a :class:`Method` entry; :func:`select` needs no change.
+Training-free methods (SPEC 5, :mod:`xfactor_lib.greedy`) read the images ``X`` and labels
+``y`` (no surrogate run) and pick greedily under class-balanced budgets (M split evenly over
+the classes, the remainder to the largest; :func:`~xfactor_lib.greedy.class_budgets`):
+
+| method | objective per class | keeps |
+| --- | --- | --- |
+| ``coverage`` | facility location on pixel ``exp(-RMSD / tau)``, ``tau = tau_data`` | greedy |
+| ``coverage_emb`` | facility location on the clipped cosine of ``embed`` (an (N, d) array) | greedy |
+| ``coverage_clean`` | ``coverage`` picking only images whose nearest neighbours share their label | greedy |
+| ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
+| ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
+
+A new method joins by one :func:`register` call with a :class:`Method` entry;
+:func:`select` needs no change.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import coreset_scores as cs
+from . import greedy
 from ._validation import check_choice, check_int, check_rate
 from .dynamics import Dynamics
 
@@ -48,6 +61,7 @@ __all__ = [
 ]
 
 _ENDS = ("highest", "lowest")
+_NEEDS = ("dynamics", "images", "embedding", "none")
 
 
 @dataclass(frozen=True)
@@ -59,17 +73,17 @@ class Method:
     name : str
     keeps : str
         Which end of the score the coreset keeps (``"highest"``, ``"lowest"``) or how it
-        samples (``"stratified"``); stated in the docs table too.
-    needs : {"dynamics", "images", "none"}
-        What :func:`select` must be given: a Dynamics, images ``X`` with labels ``y``, or
-        only a sample count (from whichever of them is given).
+        picks (``"stratified"``, ``"greedy"``); stated in the docs table too.
+    needs : {"dynamics", "images", "embedding", "none"}
+        What :func:`select` must be given: a Dynamics, images ``X`` with labels ``y``, an
+        embedding ``embed`` with labels ``y``, or only a sample count (from whichever is given).
     options : tuple of str
         Keyword options the method takes; ``required`` those without a default.
     score : callable, optional
         ``score(inputs, seed=..., **options) -> (N,)``; ``inputs`` is a :class:`Inputs`.
     pick : callable, optional
         ``pick(inputs, rate, seed=..., **options) -> indices`` for methods that do not
-        keep one end of a score (CCS).
+        keep one end of a score (CCS, the greedy methods).
     many_runs : bool
         Accepts a list of Dynamics (averaged), as EL2N does.
     """
@@ -86,12 +100,13 @@ class Method:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a method reads: ``X`` (N, ...), ``y`` (N,), ``runs`` (list of Dynamics), ``N``."""
+    """What a method reads: ``X`` (N, ...), ``y`` (N,), ``runs`` (list of Dynamics), ``embed`` (N, d), ``N``."""
 
     N: int
     X: Any = None
     y: Any = None
     runs: tuple[Dynamics, ...] = ()
+    embed: Any = None
 
     @property
     def dynamics(self) -> Dynamics:
@@ -116,11 +131,12 @@ def register(method: Method) -> Method:
     """Add ``method`` to :data:`METHODS` (a name may be registered once)."""
     if method.name in METHODS:
         raise ValueError(f"coreset method {method.name!r} is already registered")
-    if method.keeps not in (*_ENDS, "stratified") or (method.score is None) == (method.pick is None):
+    if method.keeps not in (*_ENDS, "stratified", "greedy") or (method.score is None) == (method.pick is None):
         raise ValueError(
-            f"method {method.name!r}: keeps must be highest/lowest/stratified and exactly one of score or pick given"
+            f"method {method.name!r}: keeps must be highest/lowest/stratified/greedy and exactly one of score or pick"
+            " given"
         )
-    check_choice(method.needs, "needs", ("dynamics", "images", "none"))
+    check_choice(method.needs, "needs", _NEEDS)
     METHODS[method.name] = method
     KEEPS[method.name] = method.keeps
     return method
@@ -290,7 +306,38 @@ for _m in (
     register(_m)
 
 
-def _inputs(m: Method, X: Any, y: Any, dynamics: Any) -> Inputs:
+def _greedy(fn: Callable[..., np.ndarray], *, seeded: bool = True, **fixed: Any) -> Callable[..., np.ndarray]:
+    """A pick function running a :mod:`greedy` selector on the inputs at ``rate``."""
+
+    def pick(inp: Inputs, rate: float, *, seed: int, **opts: Any) -> np.ndarray:
+        kw = {"seed": seed} if seeded else {}
+        return fn(inp.X, inp.y, rate=rate, **fixed, **kw, **opts)
+
+    return pick
+
+
+def _coverage_emb(inp: Inputs, rate: float, *, seed: int, max_clients: int = 8192) -> np.ndarray:
+    return greedy.coverage_select(None, inp.y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
+
+
+_COVER = ("tau", "max_clients")
+for _m in (
+    Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select)),
+    Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb),
+    Method(
+        "coverage_clean",
+        "greedy",
+        "images",
+        (*_COVER, "neighbours"),
+        pick=_greedy(greedy.coverage_select, drop_ambiguous=True),
+    ),
+    Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False)),
+    Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select)),
+):
+    register(_m)
+
+
+def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None) -> Inputs:
     runs: tuple[Dynamics, ...] = ()
     if dynamics is not None:
         runs = tuple(dynamics) if isinstance(dynamics, (list, tuple)) else (dynamics,)
@@ -302,10 +349,14 @@ def _inputs(m: Method, X: Any, y: Any, dynamics: Any) -> Inputs:
         raise ValueError(f"method {m.name!r} scores training dynamics: pass dynamics= (a recorded surrogate run)")
     if m.needs == "images" and (X is None or y is None):
         raise ValueError(f"method {m.name!r} scores the images: pass X= and y=")
-    sizes = {len(v) for v in (X, y) if v is not None} | {r.N for r in runs}
+    if m.needs == "embedding" and (embed is None or y is None):
+        raise ValueError(f"method {m.name!r} works on an embedding: pass embed= (an (N, d) array) and y=")
+    sizes = {len(v) for v in (X, y, embed) if v is not None} | {r.N for r in runs}
     if len(sizes) != 1:
-        raise ValueError(f"X, y and dynamics must describe the same N samples; got sizes {sorted(sizes) or 'none'}")
-    return Inputs(N=sizes.pop(), X=X, y=y, runs=runs)
+        raise ValueError(
+            f"X, y, embed and dynamics must describe the same N samples; got sizes {sorted(sizes) or 'none'}"
+        )
+    return Inputs(N=sizes.pop(), X=X, y=y, runs=runs, embed=embed)
 
 
 def select(
@@ -315,6 +366,7 @@ def select(
     X: Any = None,
     y: Any = None,
     dynamics: Dynamics | Sequence[Dynamics] | None = None,
+    embed: Any = None,
     seed: int = 0,
     **options: Any,
 ) -> np.ndarray:
@@ -332,13 +384,20 @@ def select(
         Labels, likewise.
     dynamics : Dynamics or list of Dynamics, optional
         One recorded surrogate run (``el2n`` also takes several, averaged).
+    embed : ndarray, shape (N, d), optional
+        An embedding of the N samples (``coverage_emb``; e.g. the reference encoder's,
+        :func:`xfactor_lib.encoder.load_or_train`).
     seed : int
-        For ``random`` and the sampling inside ``ccs``.
+        For ``random``, the sampling inside ``ccs``, the first pick of ``k_center`` and
+        the client sample of ``coverage`` on classes above ``max_clients``.
     **options
         ``el2n``: ``epoch`` (20). ``ccs``: ``beta`` (default :func:`ccs_default_beta`),
         ``n_bins`` (50). ``eva``: ``early_start``, ``late_start``, ``window`` (10),
         ``variant`` ("sum" | "released"). ``var_s``/``exp_s``: ``start``, ``window``.
-        ``var_d``/``exp_d``: ``early_start``, ``late_start``, ``window``.
+        ``var_d``/``exp_d``: ``early_start``, ``late_start``, ``window``. ``coverage``:
+        ``tau`` (default ``tau_data``), ``max_clients`` (8192); ``coverage_emb``:
+        ``max_clients``; ``coverage_clean``: those and ``neighbours`` (10); ``a_max``:
+        ``q`` (0), ``tau`` (1, the Alpha paper's).
 
     Returns
     -------
@@ -356,7 +415,7 @@ def select(
             f"method {method!r} needs {missing} (window start epochs, chosen on the validation split "
             "by studies.e.search_windows)"
         )
-    inp = _inputs(m, X, y, dynamics)
+    inp = _inputs(m, X, y, dynamics, embed)
     if m.pick is not None:
         return m.pick(inp, rate, seed=seed, **options)
     return select_top(m.score(inp, seed=seed, **options), rate, keep=m.keeps)

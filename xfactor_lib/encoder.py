@@ -171,6 +171,7 @@ def load_or_train(
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
+    rows: Any = None,
 ) -> tuple[np.ndarray, EncoderInfo]:
     """Embeddings of ``X`` from the encoder cached in ``folder`` (trained there when absent).
 
@@ -180,6 +181,9 @@ def load_or_train(
         Where ``encoder.pt`` and ``encoder.json`` live (a run's cell folder).
     X, y, dataset, per_class, epochs, seed, device, progress
         As :func:`train_encoder`; a cache made with other values is retrained.
+    rows : array-like of int, optional
+        Embed only these images (the encoder still trains on the whole split); the other
+        rows of ``E`` are 0.
 
     Returns
     -------
@@ -198,7 +202,7 @@ def load_or_train(
             info = EncoderInfo(**{k: meta[k] for k in EncoderInfo.__dataclass_fields__})
             model, _ = make_model("cnn", C=info.C, H=info.H, W=info.W, K=info.K, seed=seed)
             model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-            return embed(model, X, device=device), info
+            return _embed_rows(model, X, rows, device), info
     model, info = train_encoder(
         X, y, dataset=dataset, per_class=per_class, epochs=epochs, seed=seed, device=device, progress=progress
     )
@@ -206,4 +210,15 @@ def load_or_train(
     with records.atomic_path(weights_path) as tmp:
         torch.save({k: t.detach().cpu() for k, t in model.state_dict().items()}, tmp)
     records.write_json({**asdict(info), "n_images": len(X)}, meta_path)
-    return embed(model, X, device=device), info
+    return _embed_rows(model, X, rows, device), info
+
+
+def _embed_rows(model: Any, X: np.ndarray, rows: Any, device: str) -> np.ndarray:
+    if rows is None:
+        return embed(model, X, device=device)
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if rows.size and (rows[0] < 0 or rows[-1] >= len(X)):
+        raise ValueError(f"rows must lie in [0, {len(X)}), got range [{rows[0]}, {rows[-1]}]")
+    out = np.zeros((len(X), _dim(model)), dtype=np.float32)
+    out[rows] = embed(model, X[rows], device=device)
+    return out

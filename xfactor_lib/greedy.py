@@ -15,6 +15,10 @@ Three objectives, each with class-balanced budgets (:func:`class_budgets`):
   with budget left) whose addition gives the largest ``A_q``.
 - **k_center** — farthest-first traversal per class (DeepCore's k-center greedy): each pick is
   the image farthest from its nearest picked image; the first is seeded at random.
+- **coverage_clean** (this project's, issue 14) — ``coverage`` whose *candidates* are only the
+  images whose ``neighbours`` nearest images (:func:`label_agreement`) mostly share their
+  label; every image of the class is still a client to be covered. Picks representatives of
+  each class's clean core instead of look-alikes of another class.
 
 Memory: coverage holds one ``(clients, candidates)`` float32 block per class — at most
 ``max_clients`` rows (a seeded sample of the class when it is larger; all of MNIST's classes
@@ -38,6 +42,7 @@ __all__ = [
     "class_budgets",
     "coverage_select",
     "k_center_select",
+    "label_agreement",
     "lazy_facility_location",
 ]
 
@@ -120,19 +125,21 @@ def lazy_facility_location(sim: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
 def _class_similarity(
     V: np.ndarray, members: np.ndarray, clients: np.ndarray, tau: float | None, E: np.ndarray | None
 ) -> np.ndarray:
+    """``(clients, members)`` similarities, Fortran-ordered: each candidate's column is contiguous,
+    which is what the lazy greedy re-reads (about 2x faster than strided columns)."""
     if E is not None:
-        return np.clip(E[clients] @ E[members].T, 0.0, 1.0).astype(np.float32)
-    out = np.empty((clients.size, members.size), dtype=np.float32)
-    for rows, block in similarity.iter_rmsd_blocks(V[clients], V[members], block_size=1024):
+        return np.clip(E[members] @ E[clients].T, 0.0, 1.0).astype(np.float32).T
+    out = np.empty((members.size, clients.size), dtype=np.float32)
+    for rows, block in similarity.iter_rmsd_blocks(V[members], V[clients], block_size=1024):
         out[rows] = similarity.similarity_from_rmsd(block, tau=tau)
-    return out
+    return out.T
 
 
 def _prepare(
     X: Any, y: Any, rate: float | None, n: int | None, K: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    V = v.check_images(X)
-    y, K = v.check_labels(y, V.shape[0], K=K)
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    V = None if X is None else v.check_images(X)
+    y, K = v.check_labels(y, None if V is None else V.shape[0], K=K)
     if (rate is None) == (n is None):
         raise ValueError("give exactly one of rate= (a fraction of all images) or n= (images per class)")
     if rate is not None:
@@ -146,6 +153,15 @@ def _prepare(
             )
         budgets = np.full(K, n, dtype=np.int64)
     return V, y, budgets
+
+
+def _inputs(X: Any, y: Any, rate: float | None, n: int | None, K: int | None, embed: Any) -> tuple:
+    """:func:`_prepare` plus the unit-norm embedding; images or an embedding must be given."""
+    V, y, budgets = _prepare(X, y, rate, n, K)
+    E = _embedding(embed, y.size)
+    if E is None and V is None:
+        raise ValueError("give the images X or an embedding embed=")
+    return V, y, budgets, E
 
 
 def _embedding(embed: Any, N: int) -> np.ndarray | None:
@@ -169,15 +185,17 @@ def coverage_select(
     embed: Any = None,
     tau: float | None = None,
     max_clients: int = 8192,
+    drop_ambiguous: bool = False,
+    neighbours: int = 10,
     seed: int = 0,
     K: int | None = None,
 ) -> np.ndarray:
-    """Greedy facility location per class (``coverage``).
+    """Greedy facility location per class (``coverage``; ``coverage_clean`` with ``drop_ambiguous``).
 
     Parameters
     ----------
-    X : ndarray, shape (N, C, H, W) or (N, D)
-        Candidate images, uint8 or float in [0, 1].
+    X : ndarray, shape (N, C, H, W) or (N, D), or None
+        Candidate images, uint8 or float in [0, 1] (None when ``embed`` is given).
     y : ndarray, shape (N,), int
     rate : float, optional
         Fraction of all images (class-balanced budgets, :func:`class_budgets`).
@@ -189,6 +207,12 @@ def coverage_select(
         Pixel kernel ``exp(-RMSD / tau)``; default :func:`xfactor_lib.similarity.tau_data`.
     max_clients : int
         Clients per class (the images to be covered); a seeded sample of larger classes.
+    drop_ambiguous : bool
+        Pick only among images whose ``neighbours`` nearest images mostly share their label
+        (:func:`label_agreement`, same kernel); a class with fewer such images than its
+        budget picks among all its images. Every image stays a client.
+    neighbours : int
+        Neighbourhood size for ``drop_ambiguous``.
     seed : int
         The client sample (only when a class exceeds ``max_clients``).
 
@@ -196,19 +220,57 @@ def coverage_select(
     -------
     ndarray, shape (M,), int64, sorted
     """
-    V, y, budgets = _prepare(X, y, rate, n, K)
-    E = _embedding(embed, V.shape[0])
+    V, y, budgets, E = _inputs(X, y, rate, n, K, embed)
     if E is None and tau is None:
         tau = similarity.tau_data(V, y, seed=seed)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
+    clean = label_agreement(V if E is None else None, y, embed=E, neighbours=neighbours) if drop_ambiguous else None
     rng = np.random.default_rng(seed)
     chosen = []
     for k in np.flatnonzero(budgets):
         members = np.flatnonzero(y == k)
         clients = members if members.size <= max_clients else np.sort(rng.choice(members, max_clients, replace=False))
-        picks, _ = lazy_facility_location(_class_similarity(V, members, clients, tau, E), int(budgets[k]))
-        chosen.append(members[picks])
+        cand = members
+        if clean is not None and clean[members].sum() >= budgets[k]:
+            cand = members[clean[members]]
+        picks, _ = lazy_facility_location(_class_similarity(V, cand, clients, tau, E), int(budgets[k]))
+        chosen.append(cand[picks])
     return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def label_agreement(X: Any, y: Any, *, embed: Any = None, neighbours: int = 10, block_size: int = 512) -> np.ndarray:
+    """Which images' nearest neighbours mostly share their label (not label-ambiguous).
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, C, H, W) or (N, D), or None
+        Images (pixel RMSD); None when ``embed`` is given.
+    y : ndarray, shape (N,), int
+    embed : ndarray, shape (N, d), optional
+        Use ``1 - cosine`` of the embedding rows as the distance instead.
+    neighbours : int
+        The ``k`` nearest other images (at most ``N - 1``); ties to the lower index.
+    block_size : int
+        Rows per block: memory ``block_size x N``.
+
+    Returns
+    -------
+    ndarray, shape (N,), bool
+        True where more than half of the ``k`` nearest images have the image's label
+        (study Q's label ambiguity is the share of False).
+    """
+    E = _embedding(embed, np.shape(y)[0]) if embed is not None else None
+    V = None if E is not None else v.check_images(X)
+    y, _ = v.check_labels(y, None if V is None else V.shape[0])
+    k = v.check_int(neighbours, "neighbours", low=1, high=max(1, y.size - 1))
+    out = np.empty(y.size, dtype=bool)
+    for start in range(0, y.size, block_size):
+        rows = slice(start, min(start + block_size, y.size))
+        D = 1.0 - E[rows] @ E.T if E is not None else similarity.pairwise_rmsd(V[rows], V, block_size=block_size)
+        D[np.arange(D.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # not its own neighbour
+        near = np.argsort(D, axis=1, kind="stable")[:, :k]
+        out[rows] = (y[near] == y[rows, None]).sum(axis=1) * 2 > k
+    return out
 
 
 def k_center_select(
@@ -231,8 +293,7 @@ def k_center_select(
     -------
     ndarray, shape (M,), int64, sorted
     """
-    V, y, budgets = _prepare(X, y, rate, n, K)
-    E = _embedding(embed, V.shape[0])
+    V, y, budgets, E = _inputs(X, y, rate, n, K, embed)
     rng = np.random.default_rng(seed)
     chosen = []
     for k in np.flatnonzero(budgets):
@@ -331,6 +392,8 @@ def a_max_select(
     ndarray, shape (M,), int64, sorted (and the values, shape (M,), in pick order)
     """
     V, y, budgets = _prepare(X, y, rate, n, K)
+    if V is None:
+        raise ValueError("a_max scores pixel similarities: give the images X")
     if isinstance(q, bool) or not isinstance(q, (int, float)) or not q >= 0:
         raise ValueError(f"q must be a number >= 0, got {q!r}")
     members = [np.flatnonzero(y == k) for k in range(budgets.size)]

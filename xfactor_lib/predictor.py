@@ -2,8 +2,9 @@
 
 Within each group of comparable subsets (one dataset and size), a measure explains its
 target by the squared Pearson correlation (:func:`single_r2`); several measures together
-predict it out of sample (:func:`cross_validated`): a standardized ridge on the measures
-(logs of those that are positive throughout), scored by grouped K-fold so that subsets
+predict it out of sample (:func:`cross_validated`): a standardized ridge (fixed penalty
+:data:`ALPHA`) on the measures
+(raw by default; ``log=True`` takes logs of those positive throughout), scored by grouped K-fold so that subsets
 sharing candidates never straddle folds, with a percentile bootstrap CI over subsets of the
 out-of-fold R^2. :func:`transfer` fits on one frame and scores on another; :func:`weights`
 says what a fitted predictor leans on.
@@ -20,15 +21,31 @@ import pandas as pd
 
 from . import _validation as v
 
-__all__ = ["CVResult", "cross_validated", "design", "fit", "r2_score", "single_r2", "transfer", "weights"]
+__all__ = [
+    "CVResult",
+    "candidate_groups",
+    "cross_validated",
+    "design",
+    "fit",
+    "predict",
+    "r2_score",
+    "single_r2",
+    "transfer",
+    "weights",
+]
 
-ALPHAS = np.logspace(-3, 4, 15)
+#: Ridge penalty on standardized measures. Fixed rather than chosen by leave-one-out: the
+#: subsets of one candidate pool are near-copies of each other, so an inner leave-one-out
+#: (or an inner grouped K-fold over a handful of groups) picks a penalty that is too small or
+#: unstable; a fixed moderate penalty keeps every measure's weight small when many measures
+#: are correlated (see docs/decisions.md, study Q).
+ALPHA = 10.0
 
 
 def design(
-    frame: pd.DataFrame, measures: Sequence[str], *, log: Sequence[str] | None = None
+    frame: pd.DataFrame, measures: Sequence[str], *, log: bool | Sequence[str] = False
 ) -> tuple[np.ndarray, list[str]]:
-    """Feature matrix: each measure, as its log when it is positive in every row.
+    """Feature matrix: each measure, raw or as its log.
 
     Parameters
     ----------
@@ -36,9 +53,11 @@ def design(
         One row per subset.
     measures : sequence of str
         Columns to use; constant ones are dropped.
-    log : sequence of str, optional
-        Columns to take logs of (default: every measure positive in every row). Pass the
-        training frame's choice when transforming another frame.
+    log : bool or sequence of str
+        ``False`` (default): no logs. ``True``: the log of every measure positive in every
+        row. A sequence: logs of those columns (pass the training frame's choice when
+        transforming another frame). Logs are off by default: shares and error rates near
+        0 (ambiguity, 1-NN error) become far outliers as logs, and a ridge extrapolates them.
 
     Returns
     -------
@@ -51,12 +70,40 @@ def design(
     if not np.isfinite(F).all():
         bad = [m for m, ok in zip(measures, np.isfinite(F).all(axis=0)) if not ok]
         raise ValueError(f"measures {bad} have NaN or infinite values; drop those subsets or measures")
-    if log is None:
-        log = [m for m, col in zip(measures, F.T) if (col > 0).all()]
+    if isinstance(log, bool):
+        log = [m for m, col in zip(measures, F.T) if (col > 0).all()] if log else []
+    bad = [m for m, col in zip(measures, F.T) if m in log and not (col > 0).all()]
+    if bad:
+        raise ValueError(f"measures {bad} are not positive in every row; their logs are undefined")
     for j, m in enumerate(measures):
         if m in log:
             F[:, j] = np.log(F[:, j])
     return F, list(log)
+
+
+def candidate_groups(manifest: pd.DataFrame) -> pd.Series:
+    """One id per set of candidates: subsets drawn from the same candidates share it.
+
+    Study X subsets carry ``candidates`` (a random subset's are its own images); a manifest
+    without them (study A) or a row without candidates is its own group.
+
+    Returns
+    -------
+    Series of str, named ``group``, aligned with ``manifest.index``.
+    """
+    import hashlib
+
+    v.check_frame(manifest, ["subset_id"], what="manifest")
+    if "candidates" not in manifest.columns:
+        return manifest["subset_id"].astype(str).rename("group")
+    ids = []
+    for sid, cands in zip(manifest["subset_id"], manifest["candidates"]):
+        if cands is None or np.ndim(cands) == 0:
+            ids.append(str(sid))
+            continue
+        digest = hashlib.sha1(np.sort(np.asarray(cands, dtype=np.int64)).tobytes()).hexdigest()[:12]
+        ids.append(f"c{digest}")
+    return pd.Series(ids, index=manifest.index, name="group")
 
 
 def r2_score(y: Any, yhat: Any) -> float:
@@ -66,8 +113,10 @@ def r2_score(y: Any, yhat: Any) -> float:
     return float(1.0 - ((y - yhat) ** 2).sum() / ss) if ss > 0 else float("nan")
 
 
-def single_r2(frame: pd.DataFrame, measures: Sequence[str], target: str, *, by: Sequence[str] = ()) -> pd.DataFrame:
-    """Squared Pearson correlation of each measure (log where positive) with the target.
+def single_r2(
+    frame: pd.DataFrame, measures: Sequence[str], target: str, *, by: Sequence[str] = (), log: bool = False
+) -> pd.DataFrame:
+    """Squared Pearson correlation of each measure (its log with ``log=True``) with the target.
 
     Parameters
     ----------
@@ -87,7 +136,7 @@ def single_r2(frame: pd.DataFrame, measures: Sequence[str], target: str, *, by: 
     groups = frame.groupby(list(by), sort=True) if by else [((), frame)]
     for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)
-        F, _ = design(part, measures)
+        F, _ = design(part, measures, log=log)
         t = part[target].to_numpy(float)
         for m, col in zip(measures, F.T):
             ok = col.std() > 0 and t.std() > 0
@@ -97,21 +146,23 @@ def single_r2(frame: pd.DataFrame, measures: Sequence[str], target: str, *, by: 
     return out.sort_values([*by, "r2"], ascending=[True] * len(by) + [False], kind="stable").reset_index(drop=True)
 
 
-def fit(F: np.ndarray, t: np.ndarray) -> Any:
-    """A standardized ridge (penalty by leave-one-out CV) fitted on ``F`` (n, p) and ``t`` (n,)."""
-    from sklearn.linear_model import RidgeCV
+def fit(F: np.ndarray, t: np.ndarray, *, alpha: float = ALPHA) -> Any:
+    """A standardized ridge (penalty ``alpha``) fitted on ``F`` (n, p) and ``t`` (n,)."""
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     keep = F.std(axis=0) > 0
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
-    model.fit(F[:, keep], t)
+    # every measure constant on these rows: predict their mean
+    model = make_pipeline(StandardScaler(), Ridge(alpha=alpha) if keep.any() else DummyRegressor())
+    model.fit(F[:, keep] if keep.any() else np.zeros((len(t), 1)), t)
     model.keep_ = keep
     return model
 
 
-def _predict(model: Any, F: np.ndarray) -> np.ndarray:
-    return model.predict(F[:, model.keep_])
+def predict(model: Any, F: np.ndarray) -> np.ndarray:
+    return model.predict(F[:, model.keep_] if model.keep_.any() else np.zeros((len(F), 1)))
 
 
 @dataclass(frozen=True)
@@ -135,8 +186,13 @@ def cross_validated(
     folds: int = 5,
     n_boot: int = 1000,
     seed: int = 0,
+    alpha: float = ALPHA,
+    log: bool = False,
 ) -> CVResult:
     """Out-of-sample R^2 of the ridge predictor by grouped K-fold.
+
+    The folds are K-fold over *groups* (their order shuffled by ``seed``); the ridge is
+    refitted on each training part (measures standardized there, logs as in :func:`design`).
 
     Parameters
     ----------
@@ -153,6 +209,10 @@ def cross_validated(
         Bootstrap resamples of subsets for the CI of the out-of-fold R^2.
     seed : int
         Fold assignment and bootstrap.
+    alpha : float
+        Ridge penalty (:data:`ALPHA`).
+    log : bool
+        Logs of the positive measures (:func:`design`).
 
     Returns
     -------
@@ -169,7 +229,7 @@ def cross_validated(
     if n_groups < 2:
         raise ValueError(f"cross-validation needs at least 2 groups of subsets, got {n_groups}")
     folds = min(folds, n_groups)
-    F, _ = design(frame, measures)
+    F, _ = design(frame, measures, log=log)
     t = frame[target].to_numpy(float)
     # shuffle group labels (seeded) so GroupKFold's size-balancing does not follow row order
     rng = np.random.default_rng(seed)
@@ -177,7 +237,7 @@ def cross_validated(
     shuffled = rng.permutation(uniq.size)[inv]
     pred = np.empty_like(t)
     for train, test in GroupKFold(n_splits=folds).split(F, t, shuffled):
-        pred[test] = _predict(fit(F[train], t[train]), F[test])
+        pred[test] = predict(fit(F[train], t[train], alpha=alpha), F[test])
     r2 = r2_score(t, pred)
     idx = rng.integers(0, t.size, size=(n_boot, t.size))
     boot = np.array([r2_score(t[i], pred[i]) for i in idx])
@@ -185,7 +245,15 @@ def cross_validated(
     return CVResult(r2=r2, ci_low=float(lo), ci_high=float(hi), predicted=pred, measured=t, folds=folds)
 
 
-def transfer(train: pd.DataFrame, test: pd.DataFrame, measures: Sequence[str], target: str) -> tuple[float, np.ndarray]:
+def transfer(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    measures: Sequence[str],
+    target: str,
+    *,
+    alpha: float = ALPHA,
+    log: bool = False,
+) -> tuple[float, np.ndarray]:
     """Fit on one frame (e.g. one dataset), score R^2 on another.
 
     Returns
@@ -193,14 +261,17 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, measures: Sequence[str], t
     r2 : float
     predicted : ndarray, shape (len(test),)
     """
-    F, logged = design(train, measures)
-    model = fit(F, train[target].to_numpy(float))
-    G, _ = design(test, measures, log=logged)
-    pred = _predict(model, G)
+    positive = [m for m in measures if log and (train[m] > 0).all() and (test[m] > 0).all()]  # defined on both
+    F, _ = design(train, measures, log=positive)
+    model = fit(F, train[target].to_numpy(float), alpha=alpha)
+    G, _ = design(test, measures, log=positive)
+    pred = predict(model, G)
     return r2_score(test[target].to_numpy(float), pred), pred
 
 
-def weights(frame: pd.DataFrame, measures: Sequence[str], target: str) -> pd.DataFrame:
+def weights(
+    frame: pd.DataFrame, measures: Sequence[str], target: str, *, alpha: float = ALPHA, log: bool = False
+) -> pd.DataFrame:
     """Standardized ridge coefficients of a predictor fitted on the whole frame.
 
     Returns
@@ -208,8 +279,8 @@ def weights(frame: pd.DataFrame, measures: Sequence[str], target: str) -> pd.Dat
     DataFrame
         Columns ``measure, weight, logged``, sorted by descending ``|weight|``.
     """
-    F, logged = design(frame, measures)
-    model = fit(F, frame[target].to_numpy(float))
+    F, logged = design(frame, measures, log=log)
+    model = fit(F, frame[target].to_numpy(float), alpha=alpha)
     used = [m for m, k in zip(measures, model.keep_) if k]
     coef = model[-1].coef_
     out = pd.DataFrame({"measure": used, "weight": coef, "logged": [m in logged for m in used]})

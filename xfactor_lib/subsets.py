@@ -60,11 +60,14 @@ MS = (6, 10, 20, 30, 60, 100, 200, 300, 600, 1000)
 NS = (10, 30, 100, 300, 1000)
 _PARAMS = ("subset_id", "study", "dataset")
 _DESIGN = ("kind", "strategy", "direction", "m", "repeat", "seed", "indices")
-#: Manifest columns, in order. ``"x"``: per-class designs (random and selected subsets;
-#: ``candidates`` are the ``n + m`` candidates per class a subset was chosen from, all
-#: classes together, sorted; ``= indices`` for random subsets). ``"a"``: class-count designs.
+#: Manifest columns, in order. ``"x"``: per-class designs (random, selected and optimized
+#: subsets; ``source`` says what the ``n`` per class were chosen from: ``"class"``, the whole
+#: class, or ``"candidates"``, the ``n + m`` random candidates per class in ``candidates``,
+#: all classes together, sorted; ``candidates = indices`` for random subsets, the whole split
+#: is not copied for optimized ones chosen from the class: ``candidates = indices`` too).
+#: ``"a"``: class-count designs.
 MANIFEST_COLUMNS = {
-    "x": (*_PARAMS, "n", "size", *_DESIGN, "candidates"),
+    "x": (*_PARAMS, "n", "size", *_DESIGN, "source", "candidates"),
     "a": (*_PARAMS, "size", *_DESIGN, "class_counts", "cb_1", "cb_bin"),
 }
 #: Columns of :func:`skipped_subsets`.
@@ -137,12 +140,13 @@ def subset_id(
     direction: str | None = None,
     m: int | None = None,
     cb_bin: int | None = None,
+    source: str | None = None,
 ) -> str:
     """The id of a subset, built from its parameters only (a manifest row's columns fit).
 
     Parameters
     ----------
-    kind : {"random", "selected", "balance"}
+    kind : {"random", "selected", "optimized", "balance"}
     study, dataset : str
     repeat, seed : int
     n : int
@@ -153,19 +157,24 @@ def subset_id(
         The rule, its direction and the extra candidates per class (selected subsets).
     cb_bin : int
         The CB_1 bin (balance subsets).
+    source : {"class", "candidates"}
+        What an optimized subset was chosen from (``strategy`` is its method).
 
     Returns
     -------
     str
-        ``x-mnist-n30-random-r0-s0``, ``x-mnist-n30-selected-uniqueness+-m10-r0-s0`` or
-        ``a-mnist-size256-balance-b03-r1-s0``.
+        ``x-mnist-n30-random-r0-s0``, ``x-mnist-n30-selected-uniqueness+-m10-r0-s0``,
+        ``x-mnist-n30-optimized-coverage-class-r0-s0``, ``x-mnist-n30-optimized-a_max-m10-r0-s0``
+        or ``a-mnist-size256-balance-b03-r1-s0``.
     """
     head, tail = f"{study}-{dataset}", f"r{repeat}-s{seed}"
     if kind == "random":
         return f"{head}-n{n}-random-{tail}"
     if kind == "selected":
         return f"{head}-n{n}-selected-{strategy}{direction}-m{m}-{tail}"
-    check_choice(kind, "kind", ("random", "selected", "balance"))
+    if kind == "optimized":
+        return f"{head}-n{n}-optimized-{strategy}-{'class' if source == 'class' else f'm{m}'}-{tail}"
+    check_choice(kind, "kind", ("random", "selected", "optimized", "balance"))
     return f"{head}-size{size}-balance-b{cb_bin:02d}-{tail}"
 
 
@@ -181,11 +190,13 @@ def _design(y: Any, n: int, seed: int, dataset: str = "-", study: str = "-", **g
     )  # fmt: skip
 
 
-def _x_row(g: SimpleNamespace, repeat: int, strategy: str = "none", direction: str = "none", m: int = 0, **more):
+def _x_row(g: SimpleNamespace, repeat: int, strategy: str = "none", direction: str = "none", m: int = 0, *,
+           kind: str | None = None, source: str | None = None, **more):  # fmt: skip
     """One study X manifest row: its parameters and id, then ``more`` (indices, candidates)."""
-    kind = "random" if strategy == "none" else "selected"
+    kind = kind or ("random" if strategy == "none" else "selected")
+    source = source or ("class" if kind == "random" else "candidates")
     p = dict(study=g.study, dataset=g.dataset, n=g.n, size=g.n * g.K, kind=kind, strategy=strategy,
-             direction=direction, m=m, repeat=repeat, seed=g.seed)  # fmt: skip
+             direction=direction, m=m, repeat=repeat, seed=g.seed, source=source)  # fmt: skip
     return {"subset_id": subset_id(**p), **p, **more}
 
 

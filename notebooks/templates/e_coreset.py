@@ -9,15 +9,17 @@
 # %% [markdown]
 # # Study E — coresets of one method
 # Selects coresets from the surrogate's recorded dynamics (`e_surrogate` stage) with one
-# method at each rate, using the window starts chosen on validation at that rate; trains
-# `arch` on each with each seed for the full-pool run's number of optimizer steps, and
-# scores it on the test split. `method="full"` trains on the whole pool (the reference,
-# once per seed whatever the rates).
+# method at each rate (training-free methods — coverage, coverage_emb, coverage_clean,
+# a_max, k_center — read the pool's images, labels and embedding instead; window methods
+# use the window starts chosen on validation at that rate); trains `arch` on each with
+# each seed for the full-pool run's number of optimizer steps, and scores it on the test
+# split. `method="full"` trains on the whole pool (the reference, once per seed whatever
+# the rates).
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # must match an e_surrogate cell
 surrogate_seed: int = 0  # which surrogate run
-method: str = "eva"  # random | forgetting | entropy | el2n | aum | ccs | eva | var_s | exp_s | var_d | exp_d | full
+method: str = "eva"  # full or a coresets.METHODS name: random | eva | ccs | ... | coverage | a_max | k_center
 rates: list = [0.02, 0.05, 0.1, 0.2, 0.3]  # coreset fractions of the pool (each searched by e_surrogate)
 seeds: list = [0, 1, 2]  # training seeds (also the draw of random / CCS coresets)
 arch: str = "resnet18"  # model trained on the coresets

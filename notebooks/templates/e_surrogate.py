@@ -10,9 +10,11 @@
 # # Study E — surrogate run and window search
 # Trains the surrogate on the pool while recording, for every sample and epoch, the error
 # score S, correctness, logit margin and the final softmax (one run serves EVA and every
-# baseline). Then, **for each rate**, scores every EVA window combination by the
+# baseline) and embeds the pool with study Q's reference encoder, trained on the pool alone
+# (the kernel of the training-free `coverage_emb`). Then, **for each rate**, scores every EVA window combination by the
 # **validation** accuracy of a model trained on the coreset it selects (the test split is
-# never read for a choice). Writes `dynamics.npz`, `pool.npz` and the window table.
+# never read for a choice). Writes `dynamics.npz`, `pool.npz`, `embed.npz` (+ the cached
+# encoder) and the window table.
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # any name load_dataset accepts
@@ -31,6 +33,8 @@ search_arch: str = "resnet18"  # model trained on each candidate coreset
 search_config: dict = {}  # its TrainConfig fields
 full_epochs: int = 0  # step budget of each candidate: this many epochs of the whole pool (0: search_config as is)
 test_sample: int = 0  # surrogate test accuracy on this many test images (0: all)
+encoder_per_class: int = 1000  # reference encoder: pool images per class it trains on (0: all)
+encoder_epochs: int = 3  # reference encoder: epochs (Adam, lr 1e-3, batch 128)
 device: str = "auto"  # auto | cpu | cuda
 scale: str = "quick"  # set by the sweep
 run_dir: str = ""  # set by the sweep
@@ -55,8 +59,12 @@ dyn, info, surrogate = e.train_surrogate(
 )
 surrogate_test = training.evaluate(surrogate, test.images, test.labels, K=train.K, device=device)
 print(f"surrogate: {info['epochs']} epochs, train acc {info['train_acc']:.3f}, test acc {surrogate_test['acc']:.4f}")
+E, enc = e.pool_embedding(
+    train, pool, out_dir=out_dir, per_class=encoder_per_class, epochs=encoder_epochs, seed=seed, device=device
+)
+print(f"reference encoder: {enc.n_train} pool images, {enc.epochs} epochs, held-out acc {enc.heldout_acc:.3f}")
 if out_dir:
-    e.save_surrogate(out_dir, dyn, pool, val_idx)
+    e.save_surrogate(out_dir, dyn, pool, val_idx, embed=E)
 
 # %%
 plots.study_e.error_score_curves(dyn)
@@ -104,6 +112,9 @@ recs = e.surrogate_records(
         record_mode=record_mode,
         test_sample=test_sample,
         full_epochs=full_epochs,
+        encoder_epochs=encoder_epochs,
+        encoder_per_class=encoder_per_class,
+        encoder_heldout_acc=enc.heldout_acc,
     ),
 )
 if out_dir:

@@ -8,8 +8,10 @@
 
 # %% [markdown]
 # # Study X — subsets of `n` images per class
-# Random class-balanced subsets and the selected grid (4 rules x 2 directions x m x
-# repeats) for one data set and one `n`. Writes the manifest as this cell's records.
+# Random class-balanced subsets, the selected grid (4 rules x 2 directions x m x
+# repeats) and the optimized subsets (chosen by a training-free objective — `coverage`,
+# `a_max` — from the whole class and from the selected grid's candidates) for one data set
+# and one `n`. Writes the manifest as this cell's records.
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # any name load_dataset accepts
@@ -19,6 +21,8 @@ ms: list = [10, 100]  # m grid: extra candidates per class
 strategies: list = ["uniqueness", "global_mean", "other_mean", "own_mean"]  # selection rules
 directions: list = ["+", "-"]  # selection directions
 repeats: int = 1  # subsets per (strategy, direction, m)
+optimizers: list = ["coverage", "a_max"]  # training-free objectives of the optimized subsets ([]: none)
+optimized_sources: list = ["class", "candidates"]  # chosen from the whole class / the selected grid's candidates
 seed: int = 0  # seeds every random draw
 scale: str = "quick"  # smoke | quick | paper (set by the sweep)
 run_dir: str = ""  # set by the sweep
@@ -38,6 +42,8 @@ manifest, skipped = x.make_subsets(
     repeats=repeats,
     seed=seed,
     scale=scale,
+    optimizers=optimizers,
+    optimized_sources=optimized_sources,
 )
 x.subset_counts(manifest)
 

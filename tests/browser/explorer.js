@@ -4,7 +4,8 @@
 //
 // Opens the notebook in headless Chromium, waits for the kernel to be idle, runs all
 // cells, waits for the explorer's image grid, changes the "rule" picker, checks that the
-// grid's image bytes changed, picks a subset to compare with, and saves a screenshot. Prints one JSON line starting with
+// grid's image bytes changed, picks a subset to compare with, clicks a point of the study Q
+// scatter (which must open that subset and show its measures), and saves a screenshot. Prints one JSON line starting with
 // RESULT and exits 0 on success, 1 on failure (after a screenshot of what it saw).
 "use strict";
 
@@ -55,6 +56,27 @@ async function acceptKernelDialog(page) {
   }
 }
 
+// "Run all" from the Run menu, checked: some cell's prompt must turn to [*] or [n] soon after.
+// A click that lands while the menu bar is still being built (a busy machine) opens nothing
+// and runs nothing, so the cells would never execute: retry it, then fail with a reason.
+async function runAll(page) {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await page.click('.lm-MenuBar-itemLabel:text-is("Run")');
+    await page.click('.lm-Menu-item[data-command="runmenu:run-all"]');
+    await page.waitForTimeout(1000);
+    await acceptKernelDialog(page);
+    try {
+      await page.waitForFunction(() => [...document.querySelectorAll(".jp-InputArea-prompt")]
+        .some((p) => /\[(\*|\d+)\]/.test(p.textContent)), null, { timeout: 30000 });
+      return attempt;
+    } catch (e) {
+      log(`no cell started after "Run all" (attempt ${attempt})`);
+      await page.keyboard.press("Escape");
+    }
+  }
+  throw new Error('"Run all" never started executing the cells');
+}
+
 async function main() {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -76,11 +98,7 @@ async function main() {
     await kernelIdle(page, 120000);
     log("kernel idle");
 
-    await page.click('.lm-MenuBar-itemLabel:text-is("Run")');
-    await page.click('.lm-Menu-item[data-command="runmenu:run-all"]');
-    log("run all cells");
-    await page.waitForTimeout(1000);
-    await acceptKernelDialog(page);
+    log(`run all cells (started on attempt ${await runAll(page)})`);
     await page.waitForFunction((sel) => {
       const img = document.querySelector(sel);
       return img && img.complete && img.naturalWidth > 0;
@@ -117,9 +135,29 @@ async function main() {
     }, null, { timeout: 60000 });
     log("compared with", await page.$eval(".xf-picker-compare select", (s) => s.options[s.selectedIndex].text));
 
+    // Study Q: click a point of the quality scatter; the explorer must open that subset and
+    // show its measures.
+    const pick = await page.$$eval(".xf-q-point", (bs, cur) => {
+      const other = bs.map((b) => b.title).filter((t) => t && t !== cur);
+      return other[other.length - 1];
+    }, subsetAfter);
+    if (!pick) throw new Error("the quality scatter has no point to pick");
+    await page.click(`.xf-q-point[title="${pick}"]`);
+    await page.waitForFunction((want) => {
+      const s = document.querySelector(".xf-picker-subset select");
+      return s && s.options[s.selectedIndex].text === want;
+    }, pick, { timeout: 60000 });
+    await page.waitForFunction((want) => {
+      const el = document.querySelector(".xf-q-measures");
+      return el && el.textContent.includes(want) && el.textContent.includes("q_cov_rmsd_mean");
+    }, pick, { timeout: 60000 });
+    const picked = await page.$eval(".xf-picker-subset select", (s) => s.options[s.selectedIndex].text);
+    log("picked from the quality scatter:", picked);
+
     await page.$eval(".xf-explorer", (el) => el.scrollIntoView({ block: "start" }));
     await page.waitForTimeout(500);
     Object.assign(result, { ok: true, rule: [options[current], options[target]], subset: [subsetBefore, subsetAfter],
+      pick: [pick, picked],
       before: { hash: before.hash, size: before.size }, after: { hash: after.hash, size: after.size } });
   } catch (err) {
     result.error = String(err && err.stack || err);

@@ -23,16 +23,16 @@ from typing import Any
 
 import pandas as pd
 
-from .. import data, diversity, records, subsets, sweep, training
+from .. import data, diversity, predictor, quality, records, stats, subsets, sweep, training
 from ..sweep_config import cell_id
-from .runs import RESULT_STAGES, SUBSET_STAGES
+from .runs import QUALITY_STAGE, RESULT_STAGES, SUBSET_STAGES
 
 __all__ = ["write_demo_run", "run_or_demo", "DEMO_MARKER"]
 
 #: Written last; a folder holding it with the same settings is reused as it is.
 DEMO_MARKER = "demo.json"
 #: Bumped whenever the demo's records change shape (an older demo folder is rewritten).
-VERSION = 2
+VERSION = 3
 SCALE = "demo"
 X_NS = (10, 30)
 X_MS = (10, 30)
@@ -43,6 +43,8 @@ A_SIZES = (64, 128)
 A_BINS = 6
 A_DRAWS = 2000
 A_MODEL = "gnb"
+#: Study Q's reference: images per class, and per class of its probe.
+Q_REFERENCE = (100, 30)
 
 
 def _write_cell(run_dir: Path, stage: str, params: dict[str, Any], frame: pd.DataFrame) -> Path:
@@ -52,6 +54,24 @@ def _write_cell(run_dir: Path, stage: str, params: dict[str, Any], frame: pd.Dat
                         "seconds": 0.0, "started": time.time(), "demo": True}, out / records.METRICS)  # fmt: skip
     records.write_records(frame, out, stage=stage)
     return out
+
+
+def _quality(train: data.Dataset, manifests: list[pd.DataFrame], fits: list[Path]) -> pd.DataFrame:
+    """Study Q records of the demo: pixel measures, candidate groups and targets per subset
+    (study X: mean Z over the models other than GNB; study A: BACC)."""
+    manifest = pd.concat(manifests, ignore_index=True)
+    per_class, probe = Q_REFERENCE
+    ref = quality.make_reference(train.images, train.labels, per_class=per_class, probe_per_class=probe)
+    table = quality.measures_table(manifest, train.images, train.labels, reference=ref)
+    recs = pd.concat([pd.read_parquet(f / records.RECORDS) for f in fits], ignore_index=True)
+    x = recs[(recs["study"] == "x") & (recs["model"] != "gnb")].copy()
+    x["z"] = stats.zscores(x)
+    targets = x.groupby("subset_id")["z"].mean().rename("z_mean").to_frame()
+    targets = targets.join(recs[recs["study"] == "a"].groupby("subset_id")["bacc"].mean(), how="outer")
+    design = [c for c in ("study", "dataset", "n", "size", "kind", "strategy", "direction", "m", "repeat", "subset_id")
+              if c in manifest.columns]  # fmt: skip
+    out = manifest[design].assign(group=predictor.candidate_groups(manifest)).merge(table, on="subset_id")
+    return out.join(targets, on="subset_id").assign(scale=SCALE, ref_per_class=per_class, tau_data=ref.tau)
 
 
 def _is_current(marker: Path, settings: dict[str, Any]) -> bool:
@@ -64,7 +84,7 @@ def _is_current(marker: Path, settings: dict[str, Any]) -> bool:
 def write_demo_run(
     run_dir: str | os.PathLike, *, dataset: str = "digits", seed: int = 0, overwrite: bool = False
 ) -> Path:
-    """Write a small, valid run directory (stages ``x_subsets``, ``x_train``, ``a_subsets``, ``a_train``).
+    """Write a small, valid run directory (``x_subsets``, ``x_train``, ``a_subsets``, ``a_train``, ``q_measures``).
 
     Parameters
     ----------
@@ -91,7 +111,9 @@ def write_demo_run(
     ones (4 rules x 2 directions x m in {10, 30}, 1 repeat); GNB and SVC (scikit-learn
     defaults) fitted on each and scored on the whole test split. Study A: total sizes 64
     and 128, one subset in each of 6 CB_1 bins, GNB records with the 27 LCR features and
-    ``pixels, channels, classes``. ``scale`` is ``"demo"`` in every record.
+    ``pixels, channels, classes``. Study Q: the pixel measures of every subset against a
+    reference of 100 images per class, with their targets. ``scale`` is ``"demo"`` in every
+    record.
     """
     run_dir = Path(run_dir)
     marker = run_dir / DEMO_MARKER
@@ -99,26 +121,30 @@ def write_demo_run(
     if marker.is_file():
         if _is_current(marker, settings) and not overwrite:
             return run_dir
-        for stage in SUBSET_STAGES + RESULT_STAGES:  # a demo folder: its old cells go
+        for stage in SUBSET_STAGES + RESULT_STAGES + (QUALITY_STAGE,):  # a demo folder: its old cells go
             for cell in run_dir.glob(f"{stage}--*"):
                 shutil.rmtree(cell)
     run_dir.mkdir(parents=True, exist_ok=True)
     train, test = data.load_dataset(dataset, "train"), data.load_dataset(dataset, "test")
     fit = partial(training.fit_subsets, train=train, test=test, seed=0, quiet=True, extra={"scale": SCALE})
+    manifests, fits = [], []
     for n in X_NS:
         manifest = subsets.study_x_manifest(train.images, train.labels, n, n_random=N_RANDOM, ms=X_MS, repeats=1,
                                             seed=seed, dataset=dataset)  # fmt: skip
         base = {"dataset": dataset, "n": n, "scale": SCALE}
         _write_cell(run_dir, "x_subsets", base, manifest.assign(scale=SCALE))
+        manifests.append(manifest)
         for model in X_MODELS:
-            _write_cell(run_dir, "x_train", {**base, "model": model}, fit(manifest, model=model))
+            fits.append(_write_cell(run_dir, "x_train", {**base, "model": model}, fit(manifest, model=model)))
     features = partial(diversity.subset_features, device="cpu")
     for size in A_SIZES:
         manifest = subsets.balance_subsets(train.labels, size, seed=seed, dataset=dataset, n_bins=A_BINS, per_bin=1,
                                            n_draws=A_DRAWS)  # fmt: skip
         base = {"dataset": dataset, "size": size, "scale": SCALE}
         _write_cell(run_dir, "a_subsets", base, manifest.assign(scale=SCALE))
-        _write_cell(run_dir, "a_train", base, fit(manifest, model=A_MODEL, row_hook=features))
+        manifests.append(manifest)
+        fits.append(_write_cell(run_dir, "a_train", base, fit(manifest, model=A_MODEL, row_hook=features)))
+    _write_cell(run_dir, QUALITY_STAGE, {"dataset": dataset, "scale": SCALE}, _quality(train, manifests, fits))
     note = "small demo run written by xfactor_lib.explore.write_demo_run"
     records.write_json({**settings, "written": time.time(), "note": note}, marker)
     return run_dir

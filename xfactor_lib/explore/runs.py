@@ -28,6 +28,7 @@ from ..diversity import FEATURE_NAMES
 __all__ = [
     "SUBSET_STAGES",
     "RESULT_STAGES",
+    "QUALITY_STAGE",
     "PICKERS",
     "RunData",
     "load_run",
@@ -43,6 +44,8 @@ __all__ = [
 
 SUBSET_STAGES = ("x_subsets", "a_subsets")
 RESULT_STAGES = ("x_train", "a_train")
+#: Study Q's measures and targets per subset (optional: listed in ``missing`` when absent).
+QUALITY_STAGE = "q_measures"
 #: Pickers in cascade order, and the manifest column each one selects on.
 PICKERS = ("study", "dataset", "size", "kind", "rule", "direction", "m", "subset")
 COLUMNS = {
@@ -83,6 +86,11 @@ class RunData:
         Stages with no finished cell.
     notes : list of str
         What could not be computed, and why.
+    quality : DataFrame
+        The ``q_measures`` records (study Q: measures, ``group`` and targets per subset);
+        empty when the run has none.
+    quality_predictions : DataFrame or None
+        Out-of-fold predictions of the targets, computed by the explorer when first shown.
     """
 
     run_dir: Path
@@ -92,6 +100,8 @@ class RunData:
     found: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quality_predictions: pd.DataFrame | None = None
 
 
 def _feature_columns(columns: Sequence[str]) -> list[str]:
@@ -146,7 +156,7 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
     missing: list[str] = []
     notes: list[str] = []
     frames: dict[str, pd.DataFrame] = {}
-    for stage in SUBSET_STAGES + RESULT_STAGES:
+    for stage in SUBSET_STAGES + RESULT_STAGES + (QUALITY_STAGE,):
         try:
             frames[stage] = sweep.collect(run_dir, stage)
             found[stage] = len(frames[stage])
@@ -185,7 +195,8 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
         features = have.groupby("subset_id", sort=False)[fcols].mean()
     else:
         features = pd.DataFrame(index=pd.Index([], name="subset_id"))
-    return RunData(run_dir, subsets, results, features, found, missing, notes)
+    quality = frames.get(QUALITY_STAGE, pd.DataFrame())
+    return RunData(run_dir, subsets, results, features, found, missing, notes, quality)
 
 
 # --------------------------------------------------------------------------- choosing

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data
+from .quality import QualityPanel
 from .runs import (
     COLUMNS,
     PICKERS,
@@ -43,7 +44,8 @@ def _note(text: str) -> str:
 
 
 class SubsetExplorer:
-    """Pick a subset of a run and look at it: images, class means, scores, features, overlap.
+    """Pick a subset of a run and look at it: images, class means, scores, features, study Q
+    measures (with a scatter of every subset: click a point to open it), overlap.
 
     Parameters
     ----------
@@ -161,6 +163,7 @@ class SubsetExplorer:
         self.compare_images = w.HBox(
             [w.VBox([self.only_a_title, self.only_a_image], layout=gap), w.VBox([self.only_b_title, self.only_b_image])]
         )
+        self.quality = QualityPanel(self.run, self._pick)
         self.widget = w.VBox(
             [
                 self.header,
@@ -177,6 +180,7 @@ class SubsetExplorer:
                         w.VBox([w.HTML("<b>LCR features</b>"), self.features_html]),
                     ]
                 ),
+                self.quality.widget,
                 w.HTML("<b>Compare with a second subset</b>"),
                 self.compare,
                 self.compare_html,
@@ -254,6 +258,12 @@ class SubsetExplorer:
         self._apply_options(self.choices())
         self.render()
 
+    def _pick(self, subset_id: str) -> None:
+        """Open the subset a scatter point stands for."""
+        rows = self.run.subsets[self.run.subsets["subset_id"] == subset_id]
+        if len(rows):
+            self.select(**{p: native(rows.iloc[0][COLUMNS[p]]) for p in PICKERS})
+
     def _on_compare(self, change: dict) -> None:
         if self._updating:
             return
@@ -307,6 +317,7 @@ class SubsetExplorer:
         rows = filter_subsets(self.run.subsets, **c) if c["subset"] is not None else self.run.subsets.iloc[:0]
         if rows.empty:
             self.current = None
+            self.quality.show(None)
             self._clear()
             self.info.value = _note("no subset to show")
             self.kept_title.value = self.discarded_title.value = self.means_title.value = ""
@@ -315,6 +326,7 @@ class SubsetExplorer:
             return
         row = rows.iloc[0]
         self.current = row
+        self.quality.show(str(row["subset_id"]))
         self._render_scores(row)
         try:
             ds = self._dataset(str(row["dataset"]))

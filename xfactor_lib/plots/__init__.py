@@ -7,7 +7,7 @@ IPython / Jupyter registers a PNG formatter for them, so a notebook cell that en
 ``plots.*`` call shows the figure.
 """
 
-from . import data, study_a, study_e, study_x
+from . import data, study_a, study_e, study_q, study_x
 from .study_x import (
     class_spearman_heatmaps,
     error_vs_size,
@@ -21,6 +21,7 @@ __all__ = [
     "data",
     "study_a",
     "study_e",
+    "study_q",
     "study_x",
     "class_spearman_heatmaps",
     "error_vs_size",

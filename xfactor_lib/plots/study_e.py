@@ -23,7 +23,7 @@ from ..dynamics import Dynamics
 
 __all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves", "error_score_curves"]
 
-#: Display names, in the paper's order.
+#: Display names, in the paper's order, then the training-free methods (SPEC 5).
 METHOD_LABELS = {
     "full": "Full dataset",
     "random": "Random",
@@ -37,6 +37,11 @@ METHOD_LABELS = {
     "exp_s": "EXP-S",
     "var_d": "VAR-D",
     "exp_d": "EXP-D",
+    "coverage": "Coverage",
+    "coverage_emb": "Coverage (emb.)",
+    "coverage_clean": "Coverage (clean)",
+    "a_max": "A₀-max",
+    "k_center": "k-Center",
 }
 #: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
 ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))

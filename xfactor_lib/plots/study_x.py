@@ -415,3 +415,42 @@ def class_spearman_heatmaps(
         ax.remove()
     fig.colorbar(im, ax=list(grid[:K]), label="Spearman ρ", shrink=0.8)
     return fig
+
+
+# --------------------------------------------------------------------------- optimized subsets (SPEC 5)
+
+
+def optimized_z(table: pd.DataFrame) -> Figure:
+    """Mean Z of error per subset group: random, selected and optimized, one marker per model.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`xfactor_lib.studies.x.optimized_table` (``group, model, mean_z``).
+
+    Returns
+    -------
+    Figure
+        One row per group (random, selected, then each optimized method and source): a
+        coloured dot per model and a black bar at the mean over models (``"all models"``);
+        a dotted line at Z = 0, the random subsets' mean.
+    """
+    check_frame(table, ["group", "model", "mean_z"], what="optimized table")
+    groups = list(dict.fromkeys(table["group"]))
+    models = [m for m in dict.fromkeys(table["model"]) if m != "all models"]
+    colors = _colors(models)
+    fig = Figure(figsize=(7, 0.5 * len(groups) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    rows = {g: i for i, g in enumerate(groups)}
+    for model in models:
+        part = table[table["model"] == model]
+        ax.scatter(part["mean_z"], part["group"].map(rows), color=colors[model], label=model, s=22, zorder=3)
+    pooled = table[table["model"] == "all models"]
+    ax.scatter(pooled["mean_z"], pooled["group"].map(rows), marker="|", s=300, color="k", label="all models", zorder=4)
+    ax.axvline(0.0, color="gray", linestyle=":")
+    ax.set_yticks(range(len(groups)), labels=groups)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean Z of error (against random subsets; < 0 = better)")
+    ax.set_title("Optimized subsets beside random and selected ones")
+    ax.legend(fontsize=7, loc="best")
+    return fig

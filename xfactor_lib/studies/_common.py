@@ -30,6 +30,7 @@ def train_subsets(
     scale: str = "quick",
     quiet: bool = False,
     row_hook: Callable[[np.ndarray, np.ndarray], dict] | None = None,
+    batch_models: int | str = "auto",
 ) -> pd.DataFrame:
     """Fit ``model`` on every subset of a one-dataset manifest and score it on the test split.
 
@@ -49,6 +50,9 @@ def train_subsets(
         MLP width; ImageNet weights for ResNets; torch device; recorded scale; no progress bars.
     row_hook : callable, optional
         ``row_hook(X, y) -> dict`` of more columns per subset.
+    batch_models : int or "auto"
+        Subsets of equal size train as stacks of this many nets (:mod:`xfactor_lib.batched`;
+        1: one by one; recorded in ``batch_models`` / ``group_size``).
 
     Returns
     -------
@@ -79,6 +83,7 @@ def train_subsets(
         quiet=quiet,
         extra=extra,
         row_hook=row_hook,
+        batch_models=batch_models,
     )
     return with_design(recs, manifest)
 

@@ -7,33 +7,53 @@ The two templates call, in order:
     training split (nothing is ever chosen on the test split); :func:`train_surrogate`
     trains on the pool with a :class:`~xfactor_lib.dynamics.DynamicsRecorder`;
     :func:`search_windows` scores every EVA window pair **per rate** by the validation
-    accuracy of a model trained on the coreset it selects; :func:`save_surrogate` and
-    :func:`surrogate_records` write what the next stage reads.
+    accuracy of a model trained on the coreset it selects; :func:`pool_embedding` embeds
+    the pool with study Q's reference encoder (trained on the pool only, for the
+    training-free ``coverage_emb``); :func:`save_surrogate` and :func:`surrogate_records`
+    write what the next stage reads.
 ``e_coreset`` (one cell per data set x method, or finer at paper scale)
     :func:`load_surrogate` reads the recorded dynamics, pool and chosen windows;
     :func:`coreset_config` gives every coreset the full-pool run's optimizer-step budget;
     :func:`evaluate_coresets` trains on each (method, rate, seed) coreset and scores it on
-    the test split; ``method="full"`` is the reference, trained once per seed.
+    the test split; ``method="full"`` is the reference, trained once per seed. The
+    training-free methods (``coverage``, ``coverage_emb``, ``coverage_clean``, ``a_max``,
+    ``k_center``) read the pool's images, labels and embedding, not the dynamics.
 
 The summary calls :func:`coreset_summary`, :func:`window_summary` and :func:`verdict`
-(kept in :mod:`xfactor_lib.studies.e_summary`, re-exported here, so each file stays short).
+(kept in :mod:`xfactor_lib.studies.e_summary`, re-exported here, so each file stays short;
+likewise the surrogate's storage in :mod:`xfactor_lib.studies.e_store`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .. import coresets, data, records, sweep, training
+from .. import coresets, data, training
 from .._validation import check_frame, check_int, check_rate, resolve_device
 from ..coreset_scores import eva_scores, var_single
 from ..dynamics import Dynamics, DynamicsRecorder
-from .e_summary import PAPER_ANCHORS, beats_random, coreset_summary, verdict, window_summary
+from .e_store import (
+    Surrogate,
+    load_surrogate,
+    pool_embedding,
+    save_surrogate,
+    surrogate_records,
+)
+from .e_summary import (
+    PAPER_ANCHORS,
+    TRAINING_FREE,
+    beats_random,
+    best_methods,
+    coreset_summary,
+    verdict,
+    window_summary,
+)
 
 __all__ = [
     "PAPER_ANCHORS",
@@ -46,6 +66,7 @@ __all__ = [
     "best_window",
     "WindowSearch",
     "search_windows",
+    "pool_embedding",
     "save_surrogate",
     "surrogate_records",
     "Surrogate",
@@ -54,6 +75,8 @@ __all__ = [
     "coreset_summary",
     "window_summary",
     "beats_random",
+    "best_methods",
+    "TRAINING_FREE",
     "verdict",
 ]
 
@@ -297,111 +320,6 @@ def search_windows(
     )
 
 
-# --------------------------------------------------------------------------- surrogate records
-DYNAMICS_FILE, POOL_FILE = "dynamics.npz", "pool.npz"
-
-
-def save_surrogate(out_dir: str | Path, dynamics: Dynamics, pool: np.ndarray, val_idx: np.ndarray | None) -> None:
-    """Write ``dynamics.npz`` and ``pool.npz`` (pool and carved validation indices) atomically."""
-    dynamics.save(Path(out_dir) / DYNAMICS_FILE)
-    records.write_npz(
-        Path(out_dir) / POOL_FILE, pool=pool, val=np.asarray(val_idx if val_idx is not None else [], dtype=np.int64)
-    )
-
-
-def surrogate_records(
-    search: WindowSearch,
-    *,
-    info: Mapping[str, Any],
-    test_metrics: Mapping[str, Any],
-    config: training.TrainConfig,
-    search_config: training.TrainConfig,
-    n_pool: int,
-    n_val: int,
-    device: str,
-    params: Mapping[str, Any],
-    out_dir: str = "",
-) -> pd.DataFrame:
-    """The ``e_surrogate`` records: one row per rate x window combination.
-
-    Columns: ``cell_id`` (the name of ``out_dir``, where :func:`load_surrogate` finds the
-    arrays), ``params`` (the template's parameters: dataset, seed, model, window, step, ...),
-    ``rate, early_start, late_start, score`` (validation accuracy), ``best_early,
-    best_late`` (the pair chosen at that rate), ``surrogate_epochs, surrogate_steps_run,
-    surrogate_train_acc, surrogate_test_acc, surrogate_seconds, pretrained, n_pool, n_val,
-    device``, and both recipes as ``surrogate_*`` and ``search_*`` columns.
-    """
-    t = search.table.copy()
-    t["best_early"] = [search.best[r][0] for r in t["rate"]]
-    t["best_late"] = [search.best[r][1] for r in t["rate"]]
-    const = {
-        "cell_id": Path(out_dir).name if out_dir else "",
-        **params,
-        "surrogate_epochs": info["epochs"],
-        "surrogate_steps_run": info["steps"],
-        "surrogate_train_acc": info["train_acc"],
-        "surrogate_test_acc": test_metrics["acc"],
-        "surrogate_seconds": info["seconds"],
-        "pretrained": bool(info["pretrained"]),
-        "n_pool": n_pool,
-        "n_val": n_val,
-        "device": resolve_device(device),
-        **config.record("surrogate_"),
-        **search_config.record("search_"),
-    }
-    return t.assign(**{k: v for k, v in const.items() if not isinstance(v, (list, dict))})
-
-
-@dataclass
-class Surrogate:
-    """What ``e_coreset`` reads of one surrogate cell (:func:`load_surrogate`).
-
-    Attributes
-    ----------
-    dynamics : Dynamics
-    pool : ndarray, shape (n_pool,), int64
-        Training-split indices; row i of ``dynamics`` is image ``pool[i]``.
-    windows : dict
-        ``{rate: (early_start, late_start)}`` chosen on validation.
-    window : int
-        Window length.
-    record : Series
-        One row of the cell's records (surrogate columns).
-    """
-
-    dynamics: Dynamics
-    pool: np.ndarray
-    windows: dict[float, tuple[int, int]]
-    window: int
-    record: pd.Series
-
-    def windows_at(self, rate: float) -> tuple[int, int]:
-        """The window pair chosen at ``rate``; an error names the searched rates."""
-        for r, pair in self.windows.items():
-            if math.isclose(r, rate):
-                return pair
-        raise ValueError(
-            f"no window search at rate {rate} in the e_surrogate cell (searched: "
-            f"{sorted(self.windows)}); add the rate to e_surrogate's rates"
-        )
-
-
-def load_surrogate(run_dir: str | Path, *, dataset: str, seed: int) -> Surrogate:
-    """The recorded dynamics, pool and per-rate windows of the ``e_surrogate`` cell of (dataset, seed)."""
-    recs = sweep.collect(run_dir, "e_surrogate", dataset=dataset, seed=seed)
-    cell = Path(run_dir) / str(recs["cell_id"].iloc[0])
-    best = recs.drop_duplicates("rate")
-    with np.load(cell / POOL_FILE, allow_pickle=False) as z:
-        pool = z["pool"].astype(np.int64)
-    return Surrogate(
-        Dynamics.load(cell / DYNAMICS_FILE),
-        pool,
-        {float(r): (int(e), int(b)) for r, e, b in zip(best["rate"], best["best_early"], best["best_late"])},
-        int(recs["window"].iloc[0]),
-        recs.iloc[0],
-    )
-
-
 # --------------------------------------------------------------------------- coresets
 def evaluate_coresets(
     surrogate: Surrogate,
@@ -422,32 +340,39 @@ def evaluate_coresets(
     """Test metrics of ``arch`` trained on each (method, rate, seed) coreset of the pool.
 
     ``method="full"`` trains on the whole pool once per seed (``rate`` 1.0), whatever the
-    rates. The coreset of a seed-dependent method (random, CCS) is drawn with the training
-    seed. Window methods use the windows chosen at their rate. With a step budget in
-    ``config`` every coreset and the full run take the same number of optimizer steps.
+    rates. The coreset of a seed-dependent method (random, CCS, k-center) is drawn with the
+    training seed. Window methods use the windows chosen at their rate (the others record
+    none). Training-free methods read the pool's images and labels (``coverage_emb`` also
+    ``surrogate.embed``). With a step budget in ``config`` every coreset and the full run take the same number of
+    optimizer steps.
 
     Returns
     -------
     DataFrame
         One row per (method, rate, seed): ``extra``, ``method, rate, seed, arch, n_pool,
-        n_coreset, early_start, late_start, window, eva_variant, n_test, device``, the test
-        metrics, :func:`training.fit_columns`.
+        n_coreset, early_start, late_start, window, eva_variant, n_test, device,
+        select_seconds`` (time to choose the coreset), the test metrics,
+        :func:`training.fit_columns`.
     """
     from tqdm.auto import tqdm
 
     pool, dyn = surrogate.pool, surrogate.dynamics
+    inputs = {"X": train.images[pool], "y": train.labels[pool], "dynamics": dyn, "embed": surrogate.embed}
     jobs = [(m, r, s) for m in methods for s in seeds for r in ((1.0,) if m == "full" else rates)]
     rows = []
     for method, rate, seed in tqdm(jobs, desc=f"coresets ({arch})", disable=quiet, leave=False):
-        early, late = surrogate.windows_at(rate) if method != "full" else (pd.NA, pd.NA)
+        windowed = method in coresets.WINDOW_METHODS  # the others need no window search at this rate
+        early, late = surrogate.windows_at(rate) if windowed else (pd.NA, pd.NA)
         opts: dict[str, Any] = {"el2n": {"epoch": el2n_epoch}, "eva": {"variant": eva_variant}}.get(method, {})
         for key in coresets.WINDOW_METHODS.get(method, ()):
             opts[key] = {"early_start": early, "late_start": late, "start": early, "window": surrogate.window}[key]
+        start = time.perf_counter()
         idx = (
             np.arange(len(pool))
             if method == "full"
-            else coresets.select(method, rate=rate, dynamics=dyn, seed=seed, **opts)
+            else coresets.select(method, rate=rate, seed=seed, **inputs, **opts)
         )
+        took = time.perf_counter() - start
         res = _fit_and_score(
             train, pool[idx], test.images, test.labels, arch=arch, config=config, device=device, seed=seed
         )
@@ -466,6 +391,7 @@ def evaluate_coresets(
                 "eva_variant": eva_variant,
                 "n_test": len(test.labels),
                 "device": resolve_device(device),
+                "select_seconds": took,
                 **res,
             }
         )

@@ -14,7 +14,18 @@ import pandas as pd
 from .._validation import check_frame
 from ..plots.study_e import METHOD_LABELS
 
-__all__ = ["PAPER_ANCHORS", "coreset_summary", "window_summary", "beats_random", "verdict"]
+__all__ = [
+    "PAPER_ANCHORS",
+    "TRAINING_FREE",
+    "coreset_summary",
+    "window_summary",
+    "beats_random",
+    "best_methods",
+    "verdict",
+]
+
+#: Methods that choose without a surrogate run (SPEC 5; :mod:`xfactor_lib.greedy`).
+TRAINING_FREE = ("coverage", "coverage_emb", "coverage_clean", "a_max", "k_center")
 
 #: Paper anchor (EVA paper, ResNet-18, test accuracy %), by data set, method and rate.
 PAPER_ANCHORS = {
@@ -103,6 +114,57 @@ def beats_random(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def best_methods(summary: pd.DataFrame, *, among: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per (dataset, arch, rate): the method with the best mean and its margin over Random.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`coreset_summary` output (``method, rate, mean, sd``).
+    among : sequence of str, optional
+        Only these methods compete (e.g. :data:`TRAINING_FREE`); default every method but
+        Random and the full reference.
+
+    Returns
+    -------
+    DataFrame
+        The present ``dataset, arch`` columns, ``rate, method, mean, sd, random_mean,
+        random_sd, margin`` (mean minus Random's mean) and ``beyond_spread`` (``mean - sd >
+        random_mean + random_sd``, as :func:`beats_random`); rates without Random or without
+        a competing method are left out.
+    """
+    keys = [k for k in ("dataset", "arch") if k in summary.columns] + ["rate"]
+    rows = []
+    for key, part in summary[summary["method"] != "full"].groupby(keys, sort=True):
+        rnd = part[part["method"] == "random"]
+        others = part[part["method"] != "random"]
+        if among is not None:
+            others = others[others["method"].isin(list(among))]
+        if rnd.empty or others.empty:
+            continue
+        best = others.loc[others["mean"].astype(float).idxmax()]
+        mu, sd = float(rnd["mean"].iloc[0]), float(np.nan_to_num(rnd["sd"].iloc[0]))
+        b_sd = float(np.nan_to_num(best["sd"]))
+        rows.append(
+            {**dict(zip(keys, key)), "method": best["method"], "mean": float(best["mean"]), "sd": b_sd,
+             "random_mean": mu, "random_sd": sd, "margin": float(best["mean"]) - mu,
+             "beyond_spread": bool(float(best["mean"]) - b_sd > mu + sd)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _best_lines(summary: pd.DataFrame, label: dict, among: Sequence[str] | None) -> list[str]:
+    out = []
+    for r in best_methods(summary, among=among).itertuples():
+        where = " / ".join(str(getattr(r, k)) for k in ("dataset", "arch") if hasattr(r, k))
+        out.append(
+            f"- {100 * r.rate:g} % ({where}): {label.get(r.method, r.method)} {_pct(r.mean)} ± {_pct(r.sd)}, "
+            f"{100 * r.margin:+.1f} points over Random ({_pct(r.random_mean)} ± {_pct(r.random_sd)}); "
+            f"beyond the seeds' spread: {'yes' if r.beyond_spread else 'no'}"
+        )
+    return out
+
+
 def _joined(frame: pd.DataFrame, col: str) -> str:
     """The distinct values of a column, comma-joined ("?" when the column is absent)."""
     return ", ".join(str(v) for v in sorted(set(frame[col]))) if col in frame else "?"
@@ -160,8 +222,9 @@ def verdict(coreset_records: pd.DataFrame, surrogate_records: pd.DataFrame, *, n
     str
         Markdown: the note; what ran (data sets, surrogate, coreset arch and step budget,
         seeds, scale, device, pretrained or not); deviations from the paper; per rate the
-        methods beating Random beyond the seeds' spread; the paper's anchor beside ours
-        where the data set matches. Percentages rounded to 0.1.
+        methods beating Random beyond the seeds' spread; per rate the best method and the
+        best training-free one with their margin over Random (:func:`best_methods`); the
+        paper's anchor beside ours where the data set matches. Percentages rounded to 0.1.
     """
     co = check_frame(coreset_records, ["method", "rate", "seed", "arch", metric], what="coreset records")
     su = check_frame(
@@ -220,6 +283,12 @@ def verdict(coreset_records: pd.DataFrame, surrogate_records: pd.DataFrame, *, n
             "- full pool: "
             + "; ".join(f"{_pct(r.mean)} ± {_pct(np.nan_to_num(r.sd))} (n = {r.n})" for r in full.itertuples())
         )
+    lines += ["", "**Best method per rate** (highest mean; margin over Random in points):"]
+    lines += _best_lines(summary, label, None)
+    free = [m for m in TRAINING_FREE if m in set(summary["method"])]
+    if free:
+        lines += ["", f"**Best training-free method per rate** (among {', '.join(label[m] for m in free)}):"]
+        lines += _best_lines(summary, label, free)
     lines += ["", "**Paper anchor** (EVA paper, ResNet-18, OrganAMNIST, test accuracy %):"]
     matched = [d for d in ds if d in PAPER_ANCHORS]
     if not matched:

@@ -7,7 +7,9 @@ The pipeline, in the order the sweep runs it:
 2. ``x_train`` (one cell per dataset, ``n`` and model): :func:`load_subsets` then
    :func:`train` fits the model on every subset and scores it on the test split.
 3. The summary (``notebooks/10_study_x``): :func:`load` the records, :func:`headline_table`
-   (mean R^2 between models with CIs, KS of random Z, variance explained) and
+   (mean R^2 between models with CIs, KS of random Z, variance explained, on the paper's
+   random and selected subsets: :func:`paper_records`), :func:`optimized_table` (Z of the
+   ``kind = "optimized"`` subsets beside random and selected ones, per model) and
    :func:`verdict`, a text computed from the records alone.
 
 Records carry ``n`` (images per class) and ``size = n * K`` (total images).
@@ -21,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import agreement, data, stats, subsets, sweep
+from .. import agreement, data, stats, subset_optimized, subsets, sweep
 from .._validation import check_frame
 from ._common import (
     grid_deviation,
@@ -46,6 +48,8 @@ __all__ = [
     "error_table",
     "load",
     "headline_table",
+    "paper_records",
+    "optimized_table",
     "verdict",
     "save",
     "save_table",
@@ -77,20 +81,33 @@ def make_subsets(
     repeats: int = 5,
     seed: int = 0,
     scale: str = "quick",
+    optimizers: Sequence[str] = (),
+    optimized_sources: Sequence[str] = subset_optimized.SOURCES,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every study X subset of ``n`` images per class of ``dataset``'s training split.
+
+    ``optimizers`` (e.g. ``["coverage", "a_max"]``) adds ``kind = "optimized"`` subsets
+    chosen by those training-free objectives from each of ``optimized_sources`` (the whole
+    class; the selected grid's candidates): :func:`subset_optimized.optimized_subsets`.
 
     Returns
     -------
     manifest : DataFrame
         :func:`subsets.study_x_manifest` plus a ``scale`` column: ``n_random`` random
-        subsets, then the selected grid (strategies x directions x ``ms`` x ``repeats``).
+        subsets, then the selected grid (strategies x directions x ``ms`` x ``repeats``),
+        then the optimized subsets.
     skipped : DataFrame
         The selected combinations left out (``n + m`` above a class's size), with reasons.
     """
     train = data.load_dataset(dataset, "train")
     grid = dict(ms=ms, strategies=strategies, directions=directions, repeats=repeats, seed=seed, dataset=dataset)
     manifest = subsets.study_x_manifest(train.images, train.labels, n, n_random=n_random, **grid)
+    if optimizers:
+        opt = subset_optimized.optimized_subsets(
+            train.images, train.labels, n, methods=optimizers, sources=optimized_sources, ms=ms, repeats=repeats,
+            seed=seed, dataset=dataset,
+        )  # fmt: skip
+        manifest = pd.concat([manifest, opt], ignore_index=True)
     skipped = subsets.skipped_subsets(train.labels, n, **grid)
     return manifest.assign(scale=scale), skipped
 
@@ -124,6 +141,80 @@ def load(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     return sweep.collect(run_dir, "x_train"), sweep.collect(run_dir, "x_subsets")
 
 
+def paper_records(recs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's design (random and selected subsets), without optimized ones.
+
+    The headline numbers and the paper's figures are computed on these, so they stay
+    comparable with the paper; the optimized subsets are summarised by :func:`optimized_table`.
+    """
+    check_frame(recs, ["kind"], what="records")
+    return recs[recs["kind"].isin(["random", "selected"])]
+
+
+def _group(recs: pd.DataFrame) -> pd.Series:
+    """``random``, ``selected`` or ``<method> (<source>)`` per row."""
+    source = recs["source"] if "source" in recs else pd.Series("class", index=recs.index)
+    label = recs["strategy"].astype(str) + " (" + source.astype(str) + ")"
+    return label.where(recs["kind"] == "optimized", recs["kind"].astype(str))
+
+
+def optimized_table(recs: pd.DataFrame, *, exclude: Iterable[str] = ("gnb",)) -> pd.DataFrame:
+    """Mean Z of error per subset group and model: optimized subsets beside random and selected.
+
+    Z is taken against the random subsets of each (dataset, n, model) cell
+    (:func:`stats.zscores`), for every kind alike; below 0 means lower error than the
+    average random subset of the same size.
+
+    Parameters
+    ----------
+    recs : DataFrame
+        ``x_train`` records (``kind, strategy, source, model, n, error, subset_id``).
+    exclude : iterable of str
+        Models left out of the ``"all models"`` rows and of ``every_model`` (the paper: GNB).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``group`` (``random``, ``selected``, ``coverage (class)``, ``a_max
+        (candidates)``, ...), ``model`` (a model, or ``"all models"``), ``mean_z``,
+        ``sd_z`` (over subsets and n), ``subsets`` (rows averaged), ``every_model``
+        (group rows: whether the mean Z is below 0 for every model not excluded, else NA).
+    """
+    check_frame(recs, ["kind", "strategy", "model", "n", "error", "subset_id"], what="records")
+    frame = recs.assign(group=_group(recs), z=stats.zscores(recs).to_numpy())
+    per = frame.groupby(["group", "model"], sort=False)["z"].agg(mean_z="mean", sd_z="std", subsets="count")
+    per = per.reset_index()
+    kept = frame[~frame["model"].isin(set(exclude))]
+    pooled = kept.groupby("group", sort=False)["z"].agg(mean_z="mean", sd_z="std", subsets="count").reset_index()
+    every = per[~per["model"].isin(set(exclude))].groupby("group")["mean_z"].apply(lambda z: bool((z < 0).all()))
+    pooled = pooled.assign(model="all models", every_model=pooled["group"].map(every))
+    order = {g: i for i, g in enumerate(["random", "selected", *sorted(set(frame["group"]) - {"random", "selected"})])}
+    out = pd.concat([pooled, per.assign(every_model=pd.NA)], ignore_index=True)
+    out = out.assign(_o=out["group"].map(order), _m=out["model"] != "all models")
+    return (
+        out.sort_values(["_o", "_m"], kind="stable")
+        .drop(columns=["_o", "_m"])
+        .reset_index(drop=True)[["group", "model", "mean_z", "sd_z", "subsets", "every_model"]]
+    )
+
+
+def _optimized_line(table: pd.DataFrame, exclude: tuple) -> str:
+    pooled = table[table["model"] == "all models"].set_index("group")
+    parts = []
+    for group, row in pooled.iterrows():
+        if group in ("random", "selected"):
+            parts.append(f"{group} {row['mean_z']:+.2f}")
+            continue
+        models = table[(table["group"] == group) & (table["model"] != "all models")]
+        models = models[~models["model"].isin(set(exclude))]
+        better = int((models["mean_z"] < 0).sum())
+        parts.append(
+            f"{group} {row['mean_z']:+.2f} (below the random mean for {better} of {len(models)} models"
+            f"{': every model' if row['every_model'] else ''})"
+        )
+    return "; ".join(parts)
+
+
 def headline_table(
     recs: pd.DataFrame,
     *,
@@ -149,6 +240,7 @@ def headline_table(
         otherwise; ``model`` empty for pooled rows; ``lo, hi`` NaN without an interval).
     """
     check_frame(recs, ["kind", "model"], what="records")
+    recs = paper_records(recs)
     exclude = tuple(exclude)
     present = set(recs["kind"])
     kept = recs[~recs["model"].isin(set(exclude))]
@@ -215,11 +307,15 @@ def verdict(
     str
         What ran; deviations from the paper at this scale; mean R^2 (excl. GNB) with 95 %
         CIs for selected, random and all subsets; whether the random Z-scores depart from
-        N(0, 1) (KS at the 5 % level); the share of each model's variance that n explains.
+        N(0, 1) (KS at the 5 % level); the share of each model's variance that n explains
+        (all on :func:`paper_records`); with optimized subsets, their mean Z beside random
+        and selected ones and for how many models it is below the random mean.
     """
     check_frame(recs, ["dataset", "model", "n", "kind", "subset_id"], what="records")
     exclude = tuple(exclude)
+    optimized = (recs["kind"] == "optimized").any()
     table = headline_table(recs, exclude=exclude) if headline is None else headline
+    everything, recs = recs, paper_records(recs)
     hl = table.set_index(["quantity", "subsets", "model"])
     lines = [note] if note else []
     lines.append(f"**What ran.** {_what_ran(recs)}")
@@ -251,4 +347,10 @@ def verdict(
             shares.append(f"{lo:.0f}-{hi:.0f} % on {kind} subsets (paper: {PAPER[f'variance_{kind}']})")
     if shares:
         lines.append(f"**Variance of log error that n explains, per model{left_out}.** {'; '.join(shares)}.")
+    if optimized:
+        line = _optimized_line(optimized_table(everything, exclude=exclude), exclude)
+        lines.append(
+            f"**Subsets chosen for a training-free objective** (mean Z of error against random subsets over "
+            f"models{left_out} and n; below 0 = better than the average random subset): {line}."
+        )
     return "\n\n".join(lines)

@@ -1,0 +1,97 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Study Q — what makes a training set good, measured before training
+# Every study X and study A subset of the run, measured without training against a
+# reference sample of its training split (coverage, LCR diversity, Vendi, label ambiguity,
+# typicality; pixel and embedding kernels), and its measured quality (X: mean Z over the
+# non-GNB models; A: BACC). Can the measures predict the quality out of sample? Everything
+# is read from the sweep's `q_measures` records.
+
+# %% tags=["parameters"]
+run_dir: str = "../runs/default"  # a sweep's run directory
+out_dir: str = ""  # where the tables go; empty: nowhere
+n_boot: int = 1000  # bootstrap resamples for the R^2 intervals
+quiet: bool = False  # no progress bars (set by the sweep)
+
+# %% [markdown]
+# ## Verdict
+
+# %%
+from IPython.display import Markdown
+
+from xfactor_lib import plots, sweep
+from xfactor_lib.studies import q
+
+recs = q.load(run_dir)
+cv = q.cv_table(recs, n_boot=n_boot)
+Markdown(q.verdict(recs, cv=cv, note=sweep.read_note(run_dir, q.STAGES)))
+
+# %% [markdown]
+# ## Out-of-sample R^2 by measure family and size
+# Standardized ridge on each family's measures (and on all of them), grouped 5-fold
+# (subsets drawn from the same candidates stay in one fold), 95 % bootstrap CI over subsets.
+
+# %%
+q.save_table(cv, out_dir, "40_study_q_cv.csv")
+plots.study_q.r2_by_family(cv)
+
+# %%
+cv.round(3)
+
+# %% [markdown]
+# ## Predicted against measured quality (out of fold, all measures)
+
+# %%
+pred = q.cv_predictions(recs)
+plots.study_q.predicted_vs_measured(pred)
+
+# %%
+plots.study_q.predicted_vs_measured(pred, study="a")
+
+# %% [markdown]
+# ## The best single measures per size
+
+# %%
+single = q.single_table(recs)
+q.save_table(single, out_dir, "40_study_q_single.csv")
+single.groupby(["study", "dataset", "size"]).head(5).round(3)
+
+# %% [markdown]
+# ## Coverage against diversity (study X; colour: mean Z)
+
+# %%
+plots.study_q.coverage_vs_diversity(recs)
+
+# %% [markdown]
+# ## What the predictor weighs (standardized ridge weights on all measures)
+
+# %%
+weights = q.weights_table(recs)
+plots.study_q.predictor_weights(weights)
+
+# %% [markdown]
+# ## Study A: gain in adjusted R^2 over size + class balance, and transfer between datasets
+
+# %%
+q.a_gain(recs).groupby("dataset").head(8).round(3)
+
+# %%
+q.transfer_table(recs).round(3)
+
+# %% [markdown]
+# ## Optimized subsets beside random and selected ones
+# Study X subsets chosen by training-free quality (`kind = optimized`, when the run made
+# them): their mean Z against the random and rule-selected subsets of the same n.
+
+# %%
+plots.study_q.z_by_kind(recs)
+
+# %%
+q.kind_table(recs).round(3)

@@ -1,0 +1,250 @@
+"""The quality report of a user's own data (``notebooks/quality_report``), study Q's measures
+applied to one dataset and one subset without any training run.
+
+:func:`report_data` loads the training split and draws its reference; :func:`report_subset`
+resolves the subset a user names (an indices file, a list, or a seeded random draw);
+:func:`report_classes`, :func:`report_duplicates` and :func:`report_least_covered` describe
+the data; :func:`report_measures` places the subset's measures among random subsets of the
+same class counts (percentiles); :func:`report_prediction` applies a run's study X
+predictor (``q_measures`` records) to the subset's measures.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import data, predictor, quality, sweep
+from .._validation import check_int
+
+__all__ = [
+    "ReportData",
+    "report_data",
+    "report_subset",
+    "report_classes",
+    "report_duplicates",
+    "report_least_covered",
+    "report_measures",
+    "report_prediction",
+    "prediction_text",
+]
+
+
+@dataclass
+class ReportData:
+    """A training split, its reference sample and (optionally) its embeddings."""
+
+    dataset: str
+    X: np.ndarray
+    y: np.ndarray
+    classes: list
+    reference: quality.Reference
+    E: np.ndarray | None
+
+
+def report_data(
+    dataset: str, *, per_class: int = 1000, probe_per_class: int = 200, seed: int = 0, embedding: str = ""
+) -> ReportData:
+    """Load ``dataset``'s training split and draw its reference sample.
+
+    Parameters
+    ----------
+    dataset : str
+        Any name :func:`data.load_dataset` accepts (``npz:<path>``, ``folder:<path>``, ...).
+    per_class, probe_per_class, seed
+        The reference (:func:`quality.make_reference`).
+    embedding : str
+        Path of a ``.npy`` array ``(N, d)`` of embeddings of the training split (rows in
+        its order), e.g. a foundation model's features; empty: pixel measures only.
+    """
+    train = data.load_dataset(dataset, "train")
+    E = None
+    if embedding:
+        E = np.load(embedding)
+        if E.shape[0] != len(train.labels):
+            raise ValueError(f"{embedding} has {E.shape[0]} rows; the training split has {len(train.labels)} images")
+    ref = quality.make_reference(
+        train.images, train.labels, per_class=per_class, probe_per_class=probe_per_class, seed=seed, embed=E
+    )
+    return ReportData(dataset, train.images, train.labels, list(train.classes), ref, E)
+
+
+def _draw(y: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random images with ``counts[k]`` of class k."""
+    parts = [rng.choice(np.flatnonzero(y == k), int(c), replace=False) for k, c in enumerate(counts) if c]
+    return np.sort(np.concatenate(parts))
+
+
+def report_subset(rd: ReportData, subset: Any = "", *, n: int = 10, seed: int = 0) -> np.ndarray:
+    """Training-split indices of the subset to report on.
+
+    Parameters
+    ----------
+    rd : ReportData
+    subset : str, path or sequence of int
+        A ``.npy`` / ``.txt`` / ``.csv`` file of indices, a comma-separated string of
+        indices, a sequence of indices, or empty: a seeded random draw of ``n`` per class.
+    n, seed
+        The random draw (when ``subset`` is empty).
+
+    Returns
+    -------
+    ndarray, sorted distinct int64 indices
+    """
+    if isinstance(subset, (str, os.PathLike)) and str(subset).strip() == "":
+        n = check_int(n, "n", low=1)
+        counts = np.bincount(rd.y, minlength=rd.reference.K)
+        if n > counts.min():
+            raise ValueError(f"n = {n} per class exceeds the smallest class ({counts.min()} images)")
+        return _draw(rd.y, np.full(rd.reference.K, n), np.random.default_rng(seed))
+    if isinstance(subset, (str, os.PathLike)) and Path(subset).is_file():
+        path = Path(subset)
+        idx = (
+            np.load(path)
+            if path.suffix == ".npy"
+            else np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None)
+        )
+    elif isinstance(subset, str):
+        idx = [int(t) for t in subset.replace(" ", "").split(",") if t]
+    else:
+        idx = subset
+    idx = np.asarray(idx).ravel()
+    if idx.size == 0 or not np.all(np.equal(np.mod(idx, 1), 0)):
+        raise ValueError("the subset must be a non-empty list of integer indices into the training split")
+    idx = idx.astype(np.int64)
+    if idx.min() < 0 or idx.max() >= rd.y.size:
+        raise ValueError(f"subset indices must lie in [0, {rd.y.size}), got range [{idx.min()}, {idx.max()}]")
+    if np.unique(idx).size != idx.size:
+        raise ValueError("the subset repeats an index; a subset is a set of distinct images")
+    return np.sort(idx)
+
+
+def report_classes(rd: ReportData, idx: np.ndarray) -> pd.DataFrame:
+    """Per class: training images, then the subset's coverage, diversity, ambiguity and typicality."""
+    E = None if rd.E is None else rd.E[idx]
+    table = quality.class_table(rd.X[idx], rd.y[idx], reference=rd.reference, embed=E, index=idx)
+    table.insert(1, "name", [rd.classes[k] for k in table["class"]])
+    table.insert(2, "train_images", np.bincount(rd.y, minlength=rd.reference.K)[table["class"]])
+    return table
+
+
+def report_duplicates(rd: ReportData, *, top: int = 12) -> pd.DataFrame:
+    """The closest within-class pairs of the reference sample (training-split indices ``i, j``)."""
+    pairs = quality.near_duplicates(rd.reference.X, rd.reference.y, top=top)
+    return pairs.assign(i=rd.reference.index[pairs["i"]], j=rd.reference.index[pairs["j"]])
+
+
+def report_least_covered(rd: ReportData, idx: np.ndarray, *, top: int = 16) -> pd.DataFrame:
+    """Reference images farthest from the subset's images of their class."""
+    return quality.least_covered(rd.X[idx], rd.y[idx], reference=rd.reference, top=top)
+
+
+def report_measures(rd: ReportData, idx: np.ndarray, *, n_random: int = 30, seed: int = 0) -> pd.DataFrame:
+    """The subset's measures against ``n_random`` random subsets of the same class counts.
+
+    Returns
+    -------
+    DataFrame
+        One row per measure: ``measure, family, value, random_mean, random_sd, percentile``
+        (the share of random subsets with a lower value, ties counted half, in %).
+    """
+    n_random = check_int(n_random, "n_random", low=1)
+    counts = np.bincount(rd.y[idx], minlength=rd.reference.K)
+    rng = np.random.default_rng(seed + 1)
+    sets = {"subset": idx, **{f"random{i}": _draw(rd.y, counts, rng) for i in range(n_random)}}
+    table = quality.measures_table(sets, rd.X, rd.y, reference=rd.reference, embed=rd.E).set_index("subset_id")
+    own, rand = table.loc["subset"], table.drop(index="subset")
+    rows = []
+    for m in table.columns:
+        lower = (rand[m] < own[m]).mean() + 0.5 * (rand[m] == own[m]).mean()
+        rows.append({"measure": m, "family": quality.family(m), "value": own[m], "random_mean": rand[m].mean(),
+                     "random_sd": rand[m].std(), "percentile": 100 * lower})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def report_prediction(run_dir: str | os.PathLike, measures: pd.DataFrame, *, n: int | None = None) -> dict[str, Any]:
+    """A run's study X predictor applied to the subset: its expected mean Z.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run with ``q_measures`` records (empty: no prediction).
+    measures : DataFrame
+        :func:`report_measures` of the subset.
+    n : int, optional
+        Images per class of the run's cell to fit on (default: the closest to the subset's).
+
+    Returns
+    -------
+    dict
+        ``available`` (bool), and when available ``dataset, n, predicted_z, measures,
+        cv_r2`` and a ``note`` that the predictor was fitted on another dataset's subsets.
+    """
+    if not run_dir:
+        return {"available": False, "note": "no run_dir given: no predictor"}
+    try:
+        recs = sweep.collect(run_dir, "q_measures")
+    except FileNotFoundError as exc:
+        return {"available": False, "note": str(exc)}
+    x = recs[(recs["study"] == "x") & recs["z_mean"].notna()]
+    if x.empty:
+        return {"available": False, "note": "the run has no study X targets"}
+    value = measures.set_index("measure")["value"]
+    size = value["q_size"] / value["q_cb_1"] if "q_cb_1" in value else value["q_size"]
+    ns = np.array(sorted(x["n"].unique()))
+    n = int(ns[np.argmin(np.abs(np.log(ns) - np.log(max(size, 1))))]) if n is None else n
+    part = x[x["n"] == n]
+    cols = [c for c in value.index if c in part.columns and part[c].notna().all() and part[c].std() > 0]
+    positive = [c for c in cols if (part[c] > 0).all() and value[c] > 0]
+    F, _ = predictor.design(part, cols, log=positive)
+    model = predictor.fit(F, part["z_mean"].to_numpy(float))
+    G, _ = predictor.design(value[cols].to_frame().T.astype(float), cols, log=positive)
+    cv = predictor.cross_validated(part, cols, "z_mean", groups=part["group"].to_numpy(), n_boot=200)
+    return {
+        "available": True,
+        "dataset": ", ".join(sorted(part["dataset"].unique())),
+        "n": n,
+        "predicted_z": float(predictor.predict(model, G)[0]),
+        "measures": len(cols),
+        "cv_r2": cv.r2,
+        "note": "fitted on the run's own subsets: on other data it is a transfer, expect it to be rough",
+    }
+
+
+#: Measures the report's text names, and whether lower values are better.
+KEY_MEASURES = {
+    "q_cov_rmsd_mean": ("mean RMSD from a reference image to its nearest subset image of its class", True),
+    "q_cov_nn_err": ("error of the subset's 1-nearest-neighbour classifier on the reference probe", True),
+    "q_cov_nll": ("cross-entropy of the subset's kernel classifier on the probe", True),
+    "q_td_A_0": ("LCR diversity A_0 at tau_data", False),
+    "q_ambiguity": ("share of label-ambiguous images", True),
+}
+
+
+def prediction_text(estimate: dict[str, Any], measures: pd.DataFrame) -> str:
+    """Markdown: where the subset's key measures fall among random subsets, and the estimate."""
+    table = measures.set_index("measure")
+    lines = []
+    for m, (what, lower_better) in KEY_MEASURES.items():
+        if m in table.index:
+            p = table.loc[m, "percentile"]
+            good = (100 - p) if lower_better else p
+            lines.append(
+                f"- {what} (`{m}`): {table.loc[m, 'value']:.4g}, percentile {p:.0f} among random subsets "
+                f"({'better' if good > 50 else 'worse' if good < 50 else 'as good as'} than the typical one)"
+            )
+    if estimate.get("available"):
+        lines.append(
+            f"\n**Predicted mean Z: {estimate['predicted_z']:+.2f}** (negative: lower error than a random subset "
+            f"of the same size), from the study X predictor fitted on {estimate['dataset']}'s n = {estimate['n']} "
+            f"subsets ({estimate['measures']} measures; its own out-of-sample R² {estimate['cv_r2']:.2f}); "
+            f"{estimate['note']}."
+        )
+    else:
+        lines.append(f"\nNo predictor estimate: {estimate.get('note', 'not available')}.")
+    return "\n".join(lines)
