@@ -35,7 +35,8 @@ def _images_in(html: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "name, min_figures", [("01_data_summary", 0), ("10_study_x", 6), ("20_study_a", 4), ("30_study_e", 3)]
+    "name, min_figures",
+    [("01_data_summary", 0), ("10_study_x", 6), ("20_study_a", 4), ("30_study_e", 3), ("40_study_q", 3)],
 )
 def test_every_summary_renders_with_its_figures(smoke_run, name, min_figures):
     html = (smoke_run / "summaries" / f"{name}.html").read_text()
@@ -118,3 +119,13 @@ def test_study_e_table_has_every_method_rate_and_seed(smoke_run):
     surrogate = sweep.collect(smoke_run, "e_surrogate")
     assert (surrogate["best_late"] > surrogate["best_early"]).all()
     assert (sweep.cell_dirs(smoke_run, "e_surrogate")[0] / "dynamics.npz").is_file()
+
+
+def test_study_q_joins_every_x_and_a_subset_with_its_measures_and_target(smoke_run):
+    q = sweep.collect(smoke_run, "q_measures")
+    x_ids = set(sweep.collect(smoke_run, "x_subsets")["subset_id"])
+    a_ids = set(sweep.collect(smoke_run, "a_subsets")["subset_id"])
+    assert set(q["subset_id"]) == x_ids | a_ids
+    measures = [c for c in q.columns if c.startswith("q_")]
+    assert len(measures) > 40 and q[measures].notna().all().all()
+    assert q.loc[q["study"] == "x", "z_mean"].notna().all() and q.loc[q["study"] == "a", "bacc"].notna().all()
