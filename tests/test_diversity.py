@@ -487,3 +487,42 @@ def test_features_take_any_similarity_source_instead_of_pixels():
         diversity.features(X, y, similarity=src, tau=0.5)
     with pytest.raises(ValueError, match="29 images"):
         diversity.features(X[:29], y[:29], similarity=src)
+
+
+# --------------------------------------------------------------------------- the one-hot fast path
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_features_from_similarity_equal_the_table_route_on_random_inputs(seed):
+    rng = np.random.default_rng(30 + seed)
+    N = 45
+    y = rng.integers(0, 4, size=N) * 3  # labels need not be 0..K-1
+    y[7] = 11  # a class of one image
+    R = rng.random((N, N)) * 2.0
+    Z = np.exp(-(R + R.T) / 2.0)
+    np.fill_diagonal(Z, 1.0)
+    if seed == 2:
+        Z = Z * (rng.random((N, N)) < 0.7)  # zeros off the diagonal, not symmetric
+        np.fill_diagonal(Z, 1.0)
+    qs = [0.0, 1.0, 2.0, math.inf]
+    fast = diversity.features_from_similarity(Z, y, qs)
+    table = diversity.diversity_table(onehot(y), Z, qs)
+    slow = diversity.features_from_table(table, np.unique(y, return_counts=True)[1])
+    assert list(fast) == list(slow) == list(diversity.feature_names(qs))
+    np.testing.assert_allclose([fast[k] for k in fast], [slow[k] for k in slow], rtol=1e-12)
+    assert fast["size"] == N and isinstance(fast["size"], int)
+    # the same through a blockwise source, and features() of pixels is this path too
+    src = diversity.features_from_similarity(similarity.ArraySimilarity(Z), y, qs, block_size=8)
+    np.testing.assert_allclose([src[k] for k in fast], [fast[k] for k in fast], rtol=1e-12)
+
+
+def test_features_from_similarity_identity_and_errors():
+    y = np.array([0, 0, 1, 1, 1, 2])
+    f = diversity.features_from_similarity(None, y)  # identity: raw alpha is N, rho 1 in every class
+    assert f["A_0"] == f["alpha_max_0"] == f["G_inf"] == pytest.approx(6.0)
+    assert f["rho_min_1"] == f["rho_max_inf"] == pytest.approx(1.0)
+    assert f["CB_inf"] == pytest.approx(2.0) and f["size"] == 6
+    with pytest.raises(ValueError, match="5"):
+        diversity.features_from_similarity(np.eye(5), y)
+    with pytest.raises(ValueError):
+        diversity.features_from_similarity(np.full((6, 6), 2.0), y)
+    with pytest.raises(TypeError):
+        diversity.features(None, y, similarity=np.eye(6), colour=1)

@@ -86,6 +86,21 @@ def test_vendi_columns_are_per_class_vendi_of_the_pixel_kernel(toy):
     assert m["q_vendi_inf_min"] == pytest.approx(min(d[math.inf] for d in per_class), rel=1e-9)
 
 
+def test_vendi_of_unequal_classes_batched_by_size_equals_one_class_at_a_time(toy):
+    X, y, ref, _ = toy
+    # classes of 6, 1 and 6 images: two share one stacked eigendecomposition, one is alone
+    subset = np.sort(
+        np.concatenate([np.flatnonzero(y == 0)[:6], np.flatnonzero(y == 1)[:1], np.flatnonzero(y == 2)[:6]])
+    )
+    table = quality.class_table(X[subset], y[subset], reference=ref)
+    for k in range(3):
+        Xk = X[subset][y[subset] == k]
+        want = quality.vendi(np.exp(-_rmsd(Xk, Xk) / ref.tau))
+        for q, col in ((1.0, "vendi_1"), (2.0, "vendi_2"), (math.inf, "vendi_inf")):
+            assert table[col][k] == pytest.approx(want[q], rel=1e-9)
+    assert table["vendi_1"][1] == pytest.approx(1.0)
+
+
 def test_lcr_columns_match_greylock(toy):
     greylock = pytest.importorskip("greylock")
     X, y, ref, subset = toy

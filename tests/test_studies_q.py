@@ -237,3 +237,23 @@ def test_figures_have_one_panel_per_cell_and_handle_missing_kinds(recs):
     ax = study_q.z_by_kind(recs).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "selected"]  # no optimized subsets here
     assert study_q.predicted_vs_measured(pred.iloc[:0]).axes[0].texts  # an empty frame says so
+
+
+def test_optimized_subsets_stay_out_of_the_fit_and_are_scored_out_of_design(recs):
+    # optimized subsets follow the same law but far outside the design (and one breaks it):
+    # they must not change the cross-validated R^2, and the design's predictor must rank them
+    rng = np.random.default_rng(7)
+    extra = []
+    for i, a in enumerate([0.2, 6.0, 9.0, 12.0]):
+        row = recs[(recs["study"] == "x") & (recs["n"] == 10)].iloc[0].to_dict()
+        row.update(kind="optimized", strategy="coverage", m=10 * i, subset_id=f"opt-{i}", group=f"opt-{i}",
+                   q_cov_a=a, q_typ_c=a + rng.normal(0, 2), z_mean=0.8 * a + (30.0 if i == 3 else 0.0))  # fmt: skip
+        extra.append(row)
+    both = pd.concat([recs, pd.DataFrame(extra)], ignore_index=True)
+    pd.testing.assert_frame_equal(q.cv_table(both, n_boot=50), q.cv_table(recs, n_boot=50))
+    check = q.optimized_check(both)
+    assert check["subset_id"].tolist() == [f"opt-{i}" for i in range(4)]
+    assert check["candidates"].tolist() == ["whole class", "n + 10", "n + 20", "n + 30"]
+    assert check["predicted"].is_monotonic_increasing
+    assert "Spearman rho" in q.verdict(both, cv=q.cv_table(both, n_boot=50))
+    assert q.optimized_check(recs).empty

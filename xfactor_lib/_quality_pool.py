@@ -3,16 +3,18 @@
 A :class:`Pool` holds the distinct images of many subsets of one training split and the
 few distance blocks every measure needs, each computed once and shared by every subset:
 
-- per class k, ``own[k]``: RMSD from the reference images of class k to the pool images of
+- per class k, ``own[k]``: RMSD from the pool images of class k to the reference images of
   class k (unsupervised coverage), and the cosine distance ``1 - cos`` on the embedding;
-- ``probe``: RMSD from the reference's *probe* (a smaller class-balanced part of it) to
-  every pool image, all classes (label ambiguity of pool images, and the labelled coverage
-  of a subset: how a kernel classifier built on the subset labels the probe); an image is
-  never its own neighbour there (its entry is ``inf``).
+- ``probe``: RMSD from every pool image to the reference's *probe* (a smaller
+  class-balanced part of it), all classes (label ambiguity of pool images, and the labelled
+  coverage of a subset: how a kernel classifier built on the subset labels the probe); an
+  image is never its own neighbour there (its entry is ``inf``).
 
-Stored as float32 (the RMSD of a uint8 pair is exact in float64 and rounded once). The
-reference is never held as an ``N x N`` matrix: the blocks are reference x pool.
-:func:`subset_parts` turns a subset (positions in the pool) into its per-class arrays.
+Stored as float32 (the RMSD of a uint8 pair is exact in float64 and rounded once), one row
+per pool image, so that a subset's rows are contiguous copies. The reference is never held
+as an ``N x N`` matrix: the blocks are pool x reference. :func:`subset_parts` turns a subset
+(positions in the pool) into its per-class arrays and its kernels; Vendi scores of a
+subset's classes come from one batched eigendecomposition (:func:`class_vendi`).
 """
 
 from __future__ import annotations
@@ -113,15 +115,15 @@ class Pool:
     E : ndarray, shape (U, d) or None
         Unit-norm embeddings.
     where : ndarray, shape (U,)
-        Column of each pool image in its class's ``own`` block.
+        Row of each pool image in its class's ``own`` block.
     own : list of ndarray
-        Per class k: RMSD ``(R_k, U_k)`` from reference class k to pool class k, float32.
+        Per class k: RMSD ``(U_k, R_k)`` from pool class k to reference class k, float32.
     own_emb : list of ndarray or None
-        Per class k: cosine distance ``1 - cos``, ``(R_k, U_k)``.
-    probe : ndarray, shape (P, U), float32
-        RMSD from the probe to every pool image (``inf`` where they are the same image).
-    probe_emb : ndarray, shape (P, U), float32, or None
-        Cosine distance from the probe to every pool image (``inf`` where the same image).
+        Per class k: cosine distance ``1 - cos``, ``(U_k, R_k)``.
+    probe : ndarray, shape (U, P), float32
+        RMSD from every pool image to the probe (``inf`` where they are the same image).
+    probe_emb : ndarray, shape (U, P), float32, or None
+        Cosine distance from every pool image to the probe (``inf`` where the same image).
     ambiguous, ambiguous_emb : ndarray, shape (U,), bool
         Whether most of an image's ``AMBIGUITY_K`` nearest probe images have another label.
     typ_own, typ_other : ndarray, shape (U,)
@@ -150,9 +152,9 @@ def build_pool(ref: Any, V: np.ndarray, y: np.ndarray, index: np.ndarray, E: np.
         members = np.flatnonzero(y == k)
         where[members] = np.arange(members.size)
         rk = ref.y == k
-        own.append(_rmsd32(ref.X[rk], V[members]))
+        own.append(_rmsd32(ref.X[rk], V[members]).T.copy())
         if E is not None:
-            own_emb.append((1.0 - ref.E[rk] @ E[members].T).astype(np.float32))
+            own_emb.append((1.0 - ref.E[rk] @ E[members].T).astype(np.float32).T.copy())
     pr = ref.probe
     probe = _rmsd32(ref.X[pr], V)
     _self_mask(probe, ref.index[pr], index, np.inf)
@@ -166,6 +168,7 @@ def build_pool(ref: Any, V: np.ndarray, y: np.ndarray, index: np.ndarray, E: np.
     R = similarity.rmsd_to_images(V, ref.means)
     typ_own = R[np.arange(y.size), y]
     R[np.arange(y.size), y] = -np.inf
+    probe, probe_emb = probe.T.copy(), None if probe_emb is None else probe_emb.T.copy()
     return Pool(y, V, E, where, own, own_emb, probe, probe_emb, ambiguous, ambiguous_emb, typ_own, R.max(axis=1))
 
 
@@ -181,25 +184,53 @@ def _majority_other(probe_y: np.ndarray, block: np.ndarray, y: np.ndarray, k: in
 
 
 def lcr(Z: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
-    """The 27 LCR features (less size and class balance) of similarity ``Z``, prefixed."""
-    feats = diversity.features(None, y, similarity=similarity.ArraySimilarity(Z))
+    """The 27 LCR features (less size and class balance) of a kernel ``Z`` built here, prefixed.
+
+    ``Z`` (float64, entries in (0, 1]) comes from :func:`subset_parts`, so the checks of an
+    outside similarity are skipped: :func:`diversity.features_from_similarity`'s own core.
+    """
+    feats = diversity._one_hot_features(y, Z.__matmul__, diversity.DEFAULT_QS)
     return {f"{prefix}{k}": float(feats[k]) for k in _LCR_KEYS}
 
 
-def vendi(Kmat: np.ndarray, orders: tuple = (1.0, 2.0, math.inf)) -> dict[float, float]:
-    """Hill numbers of the eigenvalues of ``K / n`` (see :func:`xfactor_lib.quality.vendi`)."""
-    lam = np.clip(np.linalg.eigvalsh(Kmat / Kmat.shape[0]), 0.0, None)
-    lam = lam / lam.sum()
+def vendi(Kmat: np.ndarray, orders: tuple = (1.0, 2.0, math.inf)) -> dict:
+    """Hill numbers of the eigenvalues of ``K / n`` (see :func:`xfactor_lib.quality.vendi`).
+
+    ``Kmat`` of shape (n, n) gives ``{q: float}``; a stack (B, n, n) gives ``{q: ndarray (B,)}``.
+    """
+    lam = np.clip(np.linalg.eigvalsh(Kmat / Kmat.shape[-1]), 0.0, None)
+    lam = lam / lam.sum(axis=-1, keepdims=True)
     return {float(q): diversity.hill_number(lam, float(q)) for q in orders}
+
+
+def class_vendi(Z: np.ndarray, ys: np.ndarray, classes: np.ndarray) -> dict[float, np.ndarray]:
+    """Vendi scores of every class's block of kernel ``Z`` (n, n): ``{q: ndarray (len(classes),)}``.
+
+    Classes of equal size share one stacked eigendecomposition.
+    """
+    members = [np.flatnonzero(ys == k) for k in classes]
+    out = {q: np.empty(len(classes)) for q in (1.0, 2.0, math.inf)}
+    sizes = np.array([m.size for m in members])
+    for size in np.unique(sizes):
+        which = np.flatnonzero(sizes == size)
+        rows = np.stack([members[i] for i in which])  # (B, size)
+        for q, values in vendi(Z[rows[:, :, None], rows[:, None, :]]).items():
+            out[q][which] = values
+    return out
 
 
 @dataclass
 class Parts:
-    """One subset's per-class arrays (classes present in it, in label order) and its kernels."""
+    """One subset's per-class arrays (classes present in it, in label order) and its kernels.
+
+    ``R`` is the within-subset RMSD, ``Zd = exp(-R / tau_data)`` and ``C`` the embedding
+    kernel (n, n); ``probe_d``, ``probe_c`` are (n, P) distances to the probe.
+    """
 
     classes: np.ndarray
     counts: np.ndarray
     R: np.ndarray
+    Zd: np.ndarray
     C: np.ndarray | None
     cover_nn: list
     cover_emb: list | None
@@ -217,23 +248,25 @@ def subset_parts(pool: Pool, ref: Any, pos: np.ndarray) -> Parts:
     cover_nn, cover_emb = [], [] if pool.E is not None else None
     for k in classes:
         local = pool.where[pos[ys == k]]
-        cover_nn.append(pool.own[k][:, local].min(axis=1))
+        cover_nn.append(pool.own[k][local].min(axis=0))
         if pool.E is not None:
-            cover_emb.append(pool.own_emb[k][:, local].min(axis=1))
+            cover_emb.append(pool.own_emb[k][local].min(axis=0))
     R = similarity.pairwise_rmsd(pool.V[pos])
+    Zd = similarity.similarity_from_rmsd(R, tau=ref.tau)
     C = None if pool.E is None else embedding_kernel(1.0 - pool.E[pos] @ pool.E[pos].T, ref.tau_emb)
-    probe_c = None if pool.probe_emb is None else pool.probe_emb[:, pos]
-    return Parts(classes, counts, R, C, cover_nn, cover_emb, pool.probe[:, pos], probe_c, ref.y[ref.probe], ys)
+    probe_c = None if pool.probe_emb is None else pool.probe_emb[pos]
+    return Parts(classes, counts, R, Zd, C, cover_nn, cover_emb, pool.probe[pos], probe_c, ref.y[ref.probe], ys)
 
 
 def nearest_by_class(block: np.ndarray, ys: np.ndarray, probe_y: np.ndarray, K: int) -> tuple:
-    """Per probe row: the smallest distance to a column of its own class and of any other class."""
-    M = np.full((block.shape[0], K), np.inf, dtype=block.dtype)
+    """Per probe column of ``block`` (n, P): the smallest distance to a row of its own class and of
+    any other class."""
+    M = np.full((block.shape[1], K), np.inf, dtype=block.dtype)
     for k in np.unique(ys):
-        M[:, k] = block[:, ys == k].min(axis=1)
-    rows = np.arange(block.shape[0])
-    own = M[rows, probe_y].copy()
-    M[rows, probe_y] = np.inf
+        M[:, k] = block[ys == k].min(axis=0)
+    cols = np.arange(block.shape[1])
+    own = M[cols, probe_y].copy()
+    M[cols, probe_y] = np.inf
     return own, M.min(axis=1)
 
 
@@ -243,7 +276,8 @@ def classifier(parts: Parts, tau: float, K: int) -> dict[str, float]:
     shift = np.minimum(d_own, d_other)
     shift = np.where(np.isfinite(shift), shift, 0.0).astype(np.float32)
     scale = np.float32(1.0 / (CLASSIFIER_SCALE * tau))
-    W = np.exp((shift[:, None] - parts.probe_d) * scale)  # float32: the kernel of every probe-subset pair
+    # float32: the kernel of every probe-subset pair, (P, n) C-ordered (the order of its float32 sums)
+    W = np.exp((shift[:, None] - parts.probe_d.T.copy()) * scale)
     S = W @ np.eye(K, dtype=np.float32)[parts.ys]  # (P, K) kernel mass per class
     total = S.sum(axis=1, dtype=np.float64)
     mass = S[np.arange(S.shape[0]), parts.probe_y].astype(np.float64)

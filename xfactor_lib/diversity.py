@@ -13,7 +13,8 @@ With ``P = counts / counts.sum()`` (species x subcommunities), ``w = P.sum(0)`` 
 weights), ``Pbar = P / w`` and ``p = P.sum(1)``, every measure at every ``q`` follows from
 ``Z @ [p, P, Pbar]`` (greylock's "unified abundance array", ``2K + 1`` columns). That product
 is formed in one pass over row blocks (or tiles) of ``Z``, so any number of viewpoints costs
-one pass and ``Z`` is never held whole unless it was given whole.
+one pass and ``Z`` is never held whole unless it was given whole. :func:`features` (and
+:func:`features_from_similarity`) take the same steps without building a table.
 
 Choices where greylock and this module differ (documented, tested)
 ------------------------------------------------------------------
@@ -37,7 +38,6 @@ Choices where greylock and this module differ (documented, tested)
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_frame, check_images, check_int, check_labels, image_shape
+from .power_means import hill_number, power_mean
+from .power_means import viewpoints as _viewpoints
 from .similarity import ArraySimilarity, RMSDSimilarity, SimilaritySource, blockwise_product
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "measures",
     "features",
     "features_from_table",
+    "features_from_similarity",
     "feature_names",
     "systematic_features",
     "subset_features",
@@ -85,28 +88,10 @@ FEATURE_NAMES = (
     "CB_1", "CB_inf", "size",
 )  # fmt: skip
 
-GEOMETRIC_TOL = 1e-8  # greylock: numpy.isclose(1 - q, 0) -> |1 - q| <= 1e-8 is q = 1
 META_ATOL = 1e-9  # greylock's default atol for the metacommunity power mean
 
 
 # --------------------------------------------------------------------------- checks
-def _viewpoints(viewpoint: Any) -> list[float]:
-    if isinstance(viewpoint, (str, bytes)):
-        raise TypeError(f"viewpoint must be a number >= 0 or a sequence of them, got {viewpoint!r}")
-    items = list(np.ravel(np.asarray(viewpoint, dtype=object))) if np.ndim(viewpoint) else [viewpoint]
-    qs = []
-    for q in items:
-        if isinstance(q, (bool, np.bool_)) or not isinstance(q, numbers.Real):
-            raise TypeError(f"viewpoint q must be a real number >= 0 (or inf), got {q!r}")
-        qf = float(q)
-        if math.isnan(qf) or qf < 0:
-            raise ValueError(f"viewpoint q must be >= 0 (inf allowed), got {qf}")
-        qs.append(qf)
-    if not qs:
-        raise ValueError("viewpoint is empty; pass a number >= 0 or a non-empty list of them")
-    return qs
-
-
 def _counts_array(counts: Any) -> tuple[np.ndarray, list]:
     if isinstance(counts, pd.DataFrame):
         names = counts.columns.to_list()
@@ -141,89 +126,6 @@ def _counts_array(counts: Any) -> tuple[np.ndarray, list]:
             "drop them before computing diversity"
         )
     return values, names
-
-
-# --------------------------------------------------------------------------- power means
-def power_mean(order: float, weights: np.ndarray, items: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Weighted power means down axis 0, as greylock defines them.
-
-    Parameters
-    ----------
-    order : float
-        ``1 - q``; ``|order| <= 1e-8`` is the geometric mean, ``-inf`` the minimum.
-    weights, items : ndarray, shape (S,) or (S, K)
-    mask : ndarray of bool, same shape, optional
-        Entries that take part (default ``weights != 0``); a column with none is an error.
-
-    Returns
-    -------
-    ndarray, shape () or (K,)
-
-    Notes
-    -----
-    With all participating items positive the mean is computed in the log domain, scaled by
-    the extreme item, so large ``|order|`` neither overflows nor underflows. Otherwise the
-    direct formula is used, reproducing greylock's results for zero or negative items
-    (a zero item with negative order gives 0; a negative item with a fractional order NaN).
-    """
-    weights = np.asarray(weights, dtype=np.float64)
-    items = np.asarray(items, dtype=np.float64)
-    if weights.shape != items.shape:
-        raise ValueError(f"weights {weights.shape} and items {items.shape} must have the same shape")
-    mask = weights != 0 if mask is None else np.asarray(mask, dtype=bool)
-    if not mask.any(axis=0).all():
-        raise ValueError("every column needs at least one item with non-zero weight")
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        if order == -math.inf:
-            return np.min(items, axis=0, where=mask, initial=math.inf)
-        if order == math.inf:
-            return np.max(items, axis=0, where=mask, initial=-math.inf)
-        w = np.where(mask, weights, 0.0)
-        kept = items[mask]
-        if (kept > 0).all() and np.isfinite(kept).all():
-            L = np.log(np.where(mask, items, 1.0))
-            if abs(order) <= GEOMETRIC_TOL:
-                return np.exp(np.sum(w * L, axis=0))
-            if order > 0:
-                ref = np.max(L, axis=0, where=mask, initial=-math.inf)
-            else:
-                ref = np.min(L, axis=0, where=mask, initial=math.inf)
-            s = np.sum(w * np.exp(np.where(mask, order * (L - ref), -math.inf)), axis=0)
-            return np.exp(ref + np.log(s) / order)
-        if abs(order) <= GEOMETRIC_TOL:
-            return np.prod(np.power(items, weights, where=mask, out=np.ones_like(items)), axis=0, where=mask)
-        terms = np.power(items, order, where=mask, out=np.zeros_like(items)) * w
-        return np.power(np.sum(terms, axis=0, where=mask), 1.0 / order)
-
-
-def hill_number(p: Any, q: float) -> float | np.ndarray:
-    """Hill number (effective number) of a distribution ``p`` at viewpoint ``q``.
-
-    Parameters
-    ----------
-    p : array_like, shape (K,) or (..., K)
-        Non-negative weights (counts or proportions; normalized here), one distribution per
-        row along the last axis.
-    q : float
-        ``>= 0``; ``0`` counts the non-zero entries, ``1`` is ``exp(Shannon entropy)``,
-        ``inf`` is ``1 / max(p)``.
-
-    Returns
-    -------
-    float for ``p`` of shape (K,), else ndarray of shape (...)
-    """
-    if np.ndim(q) != 0:
-        raise TypeError(f"q must be one number >= 0 (or inf), got {q!r}")
-    (qf,) = _viewpoints(q)
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim == 0 or p.shape[-1] == 0 or not np.isfinite(p).all() or (p < 0).any():
-        raise ValueError(f"p must be a non-empty array of finite weights >= 0, got shape {p.shape}")
-    totals = p.sum(axis=-1, keepdims=True)
-    if (totals <= 0).any():
-        raise ValueError("every distribution in p needs a positive total (an all-zero row has no Hill number)")
-    columns = (p / totals).reshape(-1, p.shape[-1]).T  # (K, number of distributions)
-    out = 1.0 / power_mean(qf - 1.0, columns, columns)
-    return float(out[0]) if p.ndim == 1 else out.reshape(p.shape[:-1])
 
 
 def class_balance(counts: Any, *, q: float = 1.0) -> float | np.ndarray:
@@ -297,7 +199,38 @@ def diversity_table(
     values, names = _counts_array(counts)
     qs = _viewpoints(viewpoint)
     source = _similarity_source(similarity)
-    S, K = values.shape
+    if source is not None and int(source.n_species) != values.shape[0]:
+        raise ValueError(
+            f"similarity is for {source.n_species} species but counts has {values.shape[0]} rows; "
+            "they must describe the same species in the same order"
+        )
+    arrays = _abundances(values, names, lambda A: _product(source, A, block_size))
+    frames = []
+    for q in qs:
+        meta, sub = _measures_at(q, *arrays, MEASURES)
+        rows: dict[str, list] = {"community": ["metacommunity", *names], "viewpoint": [q] * (len(names) + 1)}
+        for m in MEASURES:
+            rows[m] = [meta[m], *sub[m].tolist()]
+        frames.append(pd.DataFrame(rows, columns=list(COLUMNS)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _product(source: Any, A: np.ndarray, block_size: int | None) -> np.ndarray:
+    """``Z @ A`` of a checked source (``None``: the identity)."""
+    if source is None:
+        return A
+    if hasattr(source, "weighted_abundances"):
+        return source.weighted_abundances(A, block_size=block_size)
+    return blockwise_product(source, A, block_size=block_size)
+
+
+def _abundances(values: np.ndarray, names: list, product: Any) -> tuple[np.ndarray, ...]:
+    """``Pbar, w, mask, Zp, ZP, ZPbar`` of checked counts ``values`` (S, K).
+
+    ``product(A)`` returns ``Z @ A`` for ``A`` of shape (S, 2K + 1); it is called once, on
+    ``[p, P, Pbar]``.
+    """
+    K = values.shape[1]
     total = values.sum()
     P = values / total
     w = P.sum(axis=0)
@@ -308,33 +241,20 @@ def diversity_table(
     if not mask.any(axis=0).all():
         bad = [names[j] for j in np.flatnonzero(~mask.any(axis=0))[:10]]
         raise ValueError(f"subcommunities {bad} have no species with relative abundance >= {atol:.1e}")
-    if source is None:
-        Zp, ZP, ZPbar = p, P, Pbar
-    else:
-        if int(source.n_species) != S:
-            raise ValueError(
-                f"similarity is for {source.n_species} species but counts has {S} rows; "
-                "they must describe the same species in the same order"
-            )
-        # Z @ P is formed directly, not as (Z @ Pbar) * w, to follow greylock's rounding
-        A = np.concatenate([p[:, None], P, Pbar], axis=1)
-        if hasattr(source, "weighted_abundances"):
-            ZA = source.weighted_abundances(A, block_size=block_size)
-        else:
-            ZA = blockwise_product(source, A, block_size=block_size)
-        Zp, ZP, ZPbar = ZA[:, 0], ZA[:, 1 : K + 1], ZA[:, K + 1 :]
-        # A species of a class that is similar to nothing in it, itself included, has an
-        # infinite diversity (1 / 0); greylock returns inf there. Not a similarity: refuse.
-        dead = np.argwhere(mask & ~(ZP > 0))
-        if dead.size:
-            i, k = dead[0]
-            raise ValueError(
-                f"species {i} of subcommunity {names[k]!r} has similarity 0 to every species of that "
-                f"subcommunity, itself included ({len(dead)} such species in all), so its diversity is "
-                "infinite; is the similarity all zero? A species must have similarity > 0 to itself"
-            )
-    frames = [_table_at(q, Pbar, w, mask, Zp, ZP, ZPbar, names) for q in qs]
-    return pd.concat(frames, ignore_index=True)
+    # Z @ P is formed directly, not as (Z @ Pbar) * w, to follow greylock's rounding
+    ZA = product(np.concatenate([p[:, None], P, Pbar], axis=1))
+    Zp, ZP, ZPbar = ZA[:, 0], ZA[:, 1 : K + 1], ZA[:, K + 1 :]
+    # A species of a class that is similar to nothing in it, itself included, has an
+    # infinite diversity (1 / 0); greylock returns inf there. Not a similarity: refuse.
+    dead = np.argwhere(mask & ~(ZP > 0))
+    if dead.size:
+        i, k = dead[0]
+        raise ValueError(
+            f"species {i} of subcommunity {names[k]!r} has similarity 0 to every species of that "
+            f"subcommunity, itself included ({len(dead)} such species in all), so its diversity is "
+            "infinite; is the similarity all zero? A species must have similarity > 0 to itself"
+        )
+    return Pbar, w, mask, Zp, ZP, ZPbar
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -344,7 +264,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _table_at(
+def _measures_at(
     q: float,
     Pbar: np.ndarray,
     w: np.ndarray,
@@ -352,36 +272,38 @@ def _table_at(
     Zp: np.ndarray,
     ZP: np.ndarray,
     ZPbar: np.ndarray,
-    names: list,
-) -> pd.DataFrame:
+    wanted: Sequence[str],
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The ``wanted`` measures at viewpoint ``q``: metacommunity values and per-subcommunity arrays (K,)."""
     K = Pbar.shape[1]
     Zp_b = np.broadcast_to(Zp[:, None], ZPbar.shape)
     order = 1.0 - q
+    ratios = {  # the subcommunity power means, of numerator / denominator
+        "alpha": (1.0, ZP),
+        "gamma": (1.0, Zp_b),
+        "normalized_alpha": (1.0, ZPbar),
+        "rho": (Zp_b, ZP),
+        "normalized_rho": (Zp_b, ZPbar),
+    }
+    means = {m if m in ratios else "normalized_rho" if m == "normalized_beta" else "rho" for m in wanted}
     with np.errstate(divide="ignore", invalid="ignore"):
-        pm = {
-            "alpha": power_mean(order, Pbar, _ratio(1.0, ZP), mask),
-            "gamma": power_mean(order, Pbar, _ratio(1.0, Zp_b), mask),
-            "normalized_alpha": power_mean(order, Pbar, _ratio(1.0, ZPbar), mask),
-            "rho": power_mean(order, Pbar, _ratio(Zp_b, ZP), mask),
-            "normalized_rho": power_mean(order, Pbar, _ratio(Zp_b, ZPbar), mask),
-        }
-        sub = {
-            "alpha": pm["alpha"],
-            "rho": pm["rho"],
-            "beta": 1.0 / pm["rho"],
-            "gamma": pm["gamma"],
-            "normalized_alpha": pm["normalized_alpha"],
-            "normalized_rho": pm["normalized_rho"],
-            "normalized_beta": 1.0 / pm["normalized_rho"],
-            "rho_hat": (pm["rho"] - 1.0) / (K - 1) if K > 1 else pm["rho"],
-            "beta_hat": (K / pm["rho"] - 1.0) / (K - 1) if K > 1 else pm["rho"],
-        }
+        pm = {m: power_mean(order, Pbar, _ratio(*ratios[m]), mask) for m in sorted(means)}
+        sub = {}
+        for m in wanted:
+            if m in pm:
+                sub[m] = pm[m]
+            elif m == "normalized_beta":
+                sub[m] = 1.0 / pm["normalized_rho"]
+            elif m == "beta":
+                sub[m] = 1.0 / pm["rho"]
+            elif K == 1:  # rho_hat, beta_hat of one subcommunity: rho, as greylock
+                sub[m] = pm["rho"]
+            else:
+                sub[m] = (pm["rho"] - 1.0) / (K - 1) if m == "rho_hat" else (K / pm["rho"] - 1.0) / (K - 1)
+    sub = {m: np.asarray(value, dtype=np.float64) for m, value in sub.items()}
     wmask = np.abs(w) >= META_ATOL
-    meta = {m: float(power_mean(order, w, sub[m], wmask)) for m in MEASURES}
-    rows: dict[str, list] = {"community": ["metacommunity", *names], "viewpoint": [q] * (K + 1)}
-    for m in MEASURES:
-        rows[m] = [meta[m], *np.asarray(sub[m], dtype=np.float64).tolist()]
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    meta = {m: float(power_mean(order, w, sub[m], wmask)) for m in wanted}
+    return meta, sub
 
 
 # --------------------------------------------------------------------------- images
@@ -421,21 +343,32 @@ def measures(
     DataFrame
         As :func:`diversity_table`; ``community`` is ``"metacommunity"`` or the class label.
     """
+    source = _image_source(X, tau, similarity, device)
+    y, _ = check_labels(y, int(source.n_species))
+    counts, classes, _ = _one_hot(y)
+    return diversity_table(pd.DataFrame(counts, columns=classes.tolist()), source, qs, block_size=block_size)
+
+
+def _image_source(X: Any, tau: float, similarity: Any, device: str) -> Any:
+    """The similarity source of :func:`measures`: pixels at ``tau``, or the given one."""
     if similarity is None:
         if X is None:
             raise TypeError("pass the images X, or a similarity source over them")
-        source = RMSDSimilarity(X, tau=tau, device=device)
-    else:
-        if tau != 1.0:
-            raise ValueError("tau sets the pixel similarity exp(-RMSD / tau); with similarity= given, build it there")
-        source = _similarity_source(similarity)
-        if X is not None and check_images(X).shape[0] != source.n_species:
-            raise ValueError(f"X has {np.shape(X)[0]} images but the similarity has {source.n_species} species")
-    y, _ = check_labels(y, int(source.n_species))
-    classes, inverse = np.unique(y, return_inverse=True)  # absent classes are dropped
+        return RMSDSimilarity(X, tau=tau, device=device)
+    if tau != 1.0:
+        raise ValueError("tau sets the pixel similarity exp(-RMSD / tau); with similarity= given, build it there")
+    source = _similarity_source(similarity)
+    if X is not None and check_images(X).shape[0] != source.n_species:
+        raise ValueError(f"X has {np.shape(X)[0]} images but the similarity has {source.n_species} species")
+    return source
+
+
+def _one_hot(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts ``(N, K)`` of images (species) in classes present (subcommunities), the classes, their sizes."""
+    classes, inverse, sizes = np.unique(y, return_inverse=True, return_counts=True)  # absent classes dropped
     counts = np.zeros((y.shape[0], classes.shape[0]))
     counts[np.arange(y.shape[0]), inverse] = 1.0
-    return diversity_table(pd.DataFrame(counts, columns=classes.tolist()), source, qs, block_size=block_size)
+    return counts, classes, sizes
 
 
 def _qname(q: float) -> str:
@@ -475,28 +408,72 @@ def features_from_table(table: pd.DataFrame, class_counts: Any) -> dict[str, flo
         ``size`` an int.
     """
     check_frame(table, COLUMNS, what="table (the output of measures() or diversity_table())")
-    n = np.asarray(class_counts, dtype=np.float64)
-    qv = list(dict.fromkeys(table["viewpoint"].astype(float).tolist()))
-    out: dict[str, float] = {}
     per_q = {}
-    for q in qv:
+    for q in dict.fromkeys(table["viewpoint"].astype(float).tolist()):
         block = table[table["viewpoint"] == q]
         meta = block[block["community"] == "metacommunity"].iloc[0]
         sub = block[block["community"] != "metacommunity"]
-        per_q[q] = (meta, sub)
+        per_q[q] = ({m: float(meta[m]) for m in MEASURES}, {m: sub[m].to_numpy(float) for m in MEASURES})
+    return _feature_dict(per_q, np.asarray(class_counts, dtype=np.float64))
+
+
+def _feature_dict(per_q: dict, sizes: np.ndarray) -> dict[str, float]:
+    """The features from ``{q: (metacommunity values, per-class arrays)}`` and the class sizes.
+
+    Minima and maxima over classes skip NaN (as pandas did for a greylock table).
+    """
+    out: dict[str, float] = {}
+    for q, (meta, _) in per_q.items():
         for m, col in (("A", "alpha"), ("R", "rho"), ("G", "gamma")):
-            out[f"{m}_{_qname(q)}"] = float(meta[col])
-    for col in ("alpha", "rho", "gamma"):
-        for q in qv:
-            if q != math.inf:
-                out[f"{col}_min_{_qname(q)}"] = float(per_q[q][1][col].min())
-    for col in ("alpha", "rho", "gamma"):
-        for q in qv:
-            out[f"{col}_max_{_qname(q)}"] = float(per_q[q][1][col].max())
-    out["CB_1"] = hill_number(n, 1.0)
-    out["CB_inf"] = hill_number(n, math.inf)
-    out["size"] = int(round(n.sum()))  # type: ignore[assignment]
+            out[f"{m}_{_qname(q)}"] = meta[col]
+    for stat in ("min", "max"):  # minima at q = inf are A_inf, R_inf, G_inf: left out
+        for col in ("alpha", "rho", "gamma"):
+            for q, (_, sub) in per_q.items():
+                if stat == "max" or q != math.inf:
+                    out[f"{col}_{stat}_{_qname(q)}"] = float(getattr(np, f"nan{stat}")(sub[col]))  # as pandas
+    out["CB_1"] = hill_number(sizes, 1.0)
+    out["CB_inf"] = hill_number(sizes, math.inf)
+    out["size"] = int(round(sizes.sum()))  # type: ignore[assignment]
     return out
+
+
+def features_from_similarity(
+    similarity: Any, y: Any, qs: float | Sequence[float] = DEFAULT_QS, *, block_size: int | None = None
+) -> dict[str, float]:
+    """The study-A features of images ``y`` under a similarity, without a table.
+
+    Images are species (count 1 each), classes present in ``y`` are subcommunities; the
+    features follow from ``Z @ [p, P, Pbar]`` by the same steps as :func:`diversity_table`
+    (only alpha, rho and gamma; no DataFrame), so they equal :func:`features_from_table` of
+    :func:`measures` to rounding. This is what :func:`features` computes.
+
+    Parameters
+    ----------
+    similarity : None, ndarray (N, N), or SimilaritySource
+        As :func:`diversity_table` (``None``: the identity).
+    y : ndarray, shape (N,), int
+    qs : float or sequence of float
+        Viewpoints ``q >= 0`` (``inf`` allowed).
+    block_size : int, optional
+        Rows (or tile side) per block of ``Z``.
+
+    Returns
+    -------
+    dict
+        Keys :func:`feature_names` of ``qs``, in that order; floats, and ``size`` an int.
+    """
+    source = _similarity_source(similarity)
+    y, _ = check_labels(y, np.shape(y)[0] if source is None else int(source.n_species))
+    return _one_hot_features(y, lambda A: _product(source, A, block_size), qs)
+
+
+def _one_hot_features(y: np.ndarray, product: Any, qs: float | Sequence[float]) -> dict[str, float]:
+    """:func:`features_from_similarity` of checked labels; ``product(A)`` is ``Z @ A``."""
+    qv = list(dict.fromkeys(_viewpoints(qs)))
+    counts, classes, sizes = _one_hot(y)
+    arrays = _abundances(counts, classes.tolist(), product)
+    per_q = {q: _measures_at(q, *arrays, ("alpha", "rho", "gamma")) for q in qv}
+    return _feature_dict(per_q, sizes)
 
 
 def features(X: Any, y: Any, qs: float | Sequence[float] = DEFAULT_QS, **options: Any) -> dict[str, float]:
@@ -516,10 +493,15 @@ def features(X: Any, y: Any, qs: float | Sequence[float] = DEFAULT_QS, **options
     dict
         ``A_q``, ``R_q``, ``G_q``: greylock's metacommunity raw alpha, rho, gamma;
         ``{alpha,rho,gamma}_{min,max}_q``: over classes of the subcommunity raw measures;
-        ``CB_1``, ``CB_inf``: :func:`class_balance`; ``size``: N.
+        ``CB_1``, ``CB_inf``: :func:`class_balance`; ``size``: N. Computed by
+        :func:`features_from_similarity` (no table).
     """
-    table = measures(X, y, qs, **options)
-    return features_from_table(table, np.unique(np.asarray(y), return_counts=True)[1])
+    block_size = options.pop("block_size", None)
+    unknown = set(options) - {"tau", "similarity", "device"}
+    if unknown:
+        raise TypeError(f"features() got unexpected keyword argument(s) {sorted(unknown)}")
+    source = _image_source(X, options.get("tau", 1.0), options.get("similarity"), options.get("device", "auto"))
+    return features_from_similarity(source, y, qs, block_size=block_size)
 
 
 def systematic_features(X: Any, y: Any, *, channels: int | None = None) -> dict[str, int]:

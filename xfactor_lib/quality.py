@@ -249,12 +249,11 @@ def _class_values(parts: qp.Parts, ref: Reference) -> dict[str, np.ndarray]:
         "cov_fl": np.array([np.exp(-c.astype(np.float64) / ref.tau).mean() for c in parts.cover_nn]),
         "cov_rmsd": np.array([c.astype(np.float64).mean() for c in parts.cover_nn]),
     }
-    Zd = similarity.similarity_from_rmsd(parts.R, tau=ref.tau)
-    kernels = [("vendi", Zd)] + ([("vendi_emb", parts.C)] if parts.C is not None else [])
+    kernels = [("vendi", parts.Zd)] + ([("vendi_emb", parts.C)] if parts.C is not None else [])
     for name, Z in kernels:
-        per = [qp.vendi(Z[np.ix_(parts.ys == k, parts.ys == k)]) for k in parts.classes]
+        per = qp.class_vendi(Z, parts.ys, parts.classes)
         for q, qname in ((1.0, "1"), (2.0, "2"), (math.inf, "inf")):
-            out[f"{name}_{qname}"] = np.array([d[q] for d in per])
+            out[f"{name}_{qname}"] = per[q]
     if parts.cover_emb is not None:
         out["cov_emb"] = np.array([qp.embedding_kernel(c, ref.tau_emb).mean() for c in parts.cover_emb])
     return out
@@ -278,7 +277,7 @@ def _subset_row(pool: qp.Pool, ref: Reference, pos: np.ndarray) -> dict[str, flo
         "q_cb_inf": diversity.class_balance(present, q=math.inf),
     }
     out.update(qp.lcr(similarity.similarity_from_rmsd(parts.R), parts.ys, "q_t1_"))
-    out.update(qp.lcr(similarity.similarity_from_rmsd(parts.R, tau=ref.tau), parts.ys, "q_td_"))
+    out.update(qp.lcr(parts.Zd, parts.ys, "q_td_"))
     out.update(_aggregate(_class_values(parts, ref)))
     out.update(qp.classifier(parts, ref.tau, ref.K))
     out["q_ambiguity"] = float(pool.ambiguous[pos].mean())
