@@ -350,3 +350,13 @@ def test_verdict_names_the_best_method_and_the_best_training_free_one_per_rate()
     table = e.best_methods(e.coreset_summary(recs), among=["k_center"])
     assert table["method"].tolist() == ["k_center"] and table["margin"].iloc[0] == pytest.approx(-0.11)
     assert not table["beyond_spread"].iloc[0]
+
+
+def test_carve_validates_on_carved_training_images_disjoint_from_the_pool():
+    train = load_dataset("digits", "train")
+    pool, val_idx, X_val, y_val = e.carve(
+        train, dataset="digits", use_val_split=False, pool_size=300, val_size=100, seed=0
+    )
+    assert len(pool) == 300 and len(val_idx) == 100 and not set(pool) & set(val_idx)
+    assert (X_val == train.images[val_idx]).all() and (y_val == train.labels[val_idx]).all()
+    assert np.bincount(y_val).min() >= 9  # class-balanced

@@ -46,9 +46,9 @@ from xfactor_lib import data, plots, records, training
 from xfactor_lib.studies import e
 
 train, test = data.load_train_test(dataset, test_sample=test_sample)
-val = data.load_dataset(dataset, "val") if use_val_split else None
-pool, val_idx = e.split_pool(train, pool_size=pool_size, val_size=0 if val else val_size, seed=seed, val=val)
-X_val, y_val = (val.images, val.labels) if val else (train.images[val_idx], train.labels[val_idx])
+pool, val_idx, X_val, y_val = e.carve(
+    train, dataset=dataset, use_val_split=use_val_split, pool_size=pool_size, val_size=val_size, seed=seed
+)
 config = training.TrainConfig.from_dict(train_config)
 search = e.coreset_config(search_config, n_pool=len(pool), full_epochs=full_epochs)
 print(f"pool {len(pool)} images, validation {len(y_val)}, surrogate {model}, search coresets {search.steps} steps")

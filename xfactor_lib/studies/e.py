@@ -58,6 +58,7 @@ from .e_summary import (
 __all__ = [
     "PAPER_ANCHORS",
     "split_pool",
+    "carve",
     "step_budget",
     "coreset_config",
     "train_surrogate",
@@ -116,6 +117,37 @@ def split_pool(
     if pool_size and pool_size < len(rest):
         rest = rest[data.balanced_sample(train.labels[rest], pool_size, seed=seed + 1)]
     return np.sort(rest).astype(np.int64), val_idx
+
+
+def carve(
+    train: data.Dataset, *, dataset: str, use_val_split: bool, pool_size: int, val_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """The surrogate's pool and the validation images the window search scores on.
+
+    Parameters
+    ----------
+    train : Dataset
+        The training split of ``dataset``.
+    dataset : str
+        Its name (to load its own validation split when ``use_val_split``).
+    use_val_split : bool
+        Validate on the dataset's own ``val`` split (MedMNIST); else carve ``val_size``
+        class-balanced images from ``train``, disjoint from the pool.
+    pool_size, val_size, seed
+        As :func:`split_pool` (``val_size`` is ignored with ``use_val_split``).
+
+    Returns
+    -------
+    pool : ndarray, shape (n_pool,), int64
+    val_idx : ndarray, shape (val_size,), int64, or None (own split)
+    X_val : ndarray, shape (n_val, C, H, W), uint8
+    y_val : ndarray, shape (n_val,), int64
+    """
+    val = data.load_dataset(dataset, "val") if use_val_split else None
+    pool, val_idx = split_pool(train, pool_size=pool_size, val_size=0 if val else val_size, seed=seed, val=val)
+    if val is not None:
+        return pool, None, val.images, val.labels
+    return pool, val_idx, train.images[val_idx], train.labels[val_idx]
 
 
 def step_budget(n_pool: int, *, epochs: int, batch_size: int) -> int:
