@@ -66,7 +66,7 @@ pairs.round(4)
 
 # %%
 worst = q_report.report_least_covered(rd, idx, top=top)
-plots.study_q.image_row(rd.X, worst["index"], [f"class {c}\n{r:.3f}" for c, r in zip(worst["class"], worst["rmsd"])])
+plots.study_q.least_covered(rd.X, worst)
 
 # %% [markdown]
 # ## The subset's measures among random subsets of the same class counts

@@ -237,6 +237,9 @@ def test_figures_have_one_panel_per_cell_and_handle_missing_kinds(recs):
     ax = study_q.z_by_kind(recs).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "selected"]  # no optimized subsets here
     assert study_q.predicted_vs_measured(pred.iloc[:0]).axes[0].texts  # an empty frame says so
+    worst = pd.DataFrame({"index": [3, 1], "class": [0, 2], "rmsd": [0.41, 0.3]})
+    fig = study_q.least_covered(np.zeros((5, 1, 4, 4), np.uint8), worst)
+    assert [ax.get_title() for ax in fig.axes] == ["class 0\n0.410", "class 2\n0.300"]
 
 
 def test_optimized_subsets_stay_out_of_the_fit_and_are_scored_out_of_design(recs):

@@ -189,6 +189,13 @@ def image_row(X: np.ndarray, indices: Sequence[int], titles: Sequence[str]) -> F
     return fig
 
 
+def least_covered(X: np.ndarray, worst: pd.DataFrame) -> Figure:
+    """The reference images a subset covers worst, titled with their class and the RMSD to
+    the nearest subset image of that class (``worst``: :func:`xfactor_lib.quality.least_covered`)."""
+    titles = [f"class {c}\n{r:.3f}" for c, r in zip(worst["class"], worst["rmsd"])]
+    return image_row(X, worst["index"], titles)
+
+
 def measure_percentiles(table: pd.DataFrame, *, top: int = 20) -> Figure:
     """Percentile of the subset's measures among random subsets of its class counts (``report_measures``)."""
     check_frame(table, ["measure", "percentile"], what="measures")
