@@ -33,7 +33,7 @@ import numpy as np
 
 from ._validation import check_choice, check_int
 from .models import MLP_MODELS, make_model
-from .training import FitResult, TrainConfig, images_on, make_optimizer, unit_float
+from .training import FitResult, TrainConfig, full_precision, images_on, make_optimizer, unit_float
 
 __all__ = [
     "BATCHABLE",
@@ -219,7 +219,7 @@ def fit_stack(
             idx = rows_idx.gather(1, perms[:, start : start + B])  # (G, b) rows of the split
             xb, yb = unit_float(X[idx]), y[idx]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                logits = stack(xb).float()
+                logits = full_precision(stack(xb))
             per = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(yb.shape)
             loss = per.mean(1)
             opt.zero_grad(set_to_none=True)
@@ -275,7 +275,7 @@ def predict_proba_stack(stack: ModelStack, X: np.ndarray, *, batch_size: int = 1
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
         for start in range(0, len(X), batch_size):
             xb = unit_float(images_on(X[start : start + batch_size], stack.device))
-            out.append(torch.softmax(stack(xb, shared=True, train=False).float(), dim=2))
+            out.append(torch.softmax(full_precision(stack(xb, shared=True, train=False)), dim=2))
     return torch.cat(out, dim=1).cpu().numpy().astype(np.float64)
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "make_optimizer",
     "images_on",
     "unit_float",
+    "full_precision",
     "fit_torch",
     "predict_proba_torch",
     "classification_metrics",
@@ -208,10 +209,22 @@ def _check_images4(X: Any) -> np.ndarray:
 
 
 def unit_float(t):
-    """A uint8 image tensor -> float32 in [0, 1] (float input: just float32)."""
+    """A uint8 image tensor -> floats in [0, 1] (float input: just converted).
+
+    The floats are torch's default dtype: float32, unless a caller (the float64
+    equivalence tests of :mod:`xfactor_lib.batched`) sets ``torch.set_default_dtype``.
+    """
     import torch
 
-    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+    dtype = torch.get_default_dtype()
+    return t.to(dtype).div_(255.0) if t.dtype == torch.uint8 else t.to(dtype)
+
+
+def full_precision(t):
+    """Logits of an autocast (bf16 / fp16) forward pass as float32; other tensors unchanged."""
+    import torch
+
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 def images_on(X: np.ndarray, device: str):
@@ -376,7 +389,7 @@ def predict_proba_torch(model, X: np.ndarray, *, device: str = "auto", batch_siz
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
             xb = _as_tensor_images(X[start : start + batch_size], dev)
-            out.append(torch.softmax(model(xb).float(), dim=1))
+            out.append(torch.softmax(full_precision(model(xb)), dim=1))
     model.train()
     return torch.cat(out).cpu().numpy().astype(np.float64)
 
