@@ -149,10 +149,10 @@ def test_fit_subsets_batches_equal_sizes_keeps_manifest_order_and_records_the_ch
 def test_group_size_auto_and_explicit():
     assert batched.group_size("auto", model="rf", members=36, device="cpu") == 1
     assert batched.group_size("auto", model="vgg16", members=36, device="cpu") == 1
-    assert batched.group_size("auto", model="mlp-1", members=36, device="cpu") == batched.CPU_GROUP["mlp-1"] > 1
-    assert batched.group_size("auto", model="mlp-1", members=2, device="cpu") == 2
-    assert batched.group_size("auto", model="mlp-3", members=36, device="cpu") == 1  # no gain on CPU
-    assert batched.group_size("auto", model="resnet18", members=36, device="cpu") == 1
+    for model in ("mlp-1", "mlp-3", "resnet18"):  # no gain on CPU: one by one there
+        assert batched.group_size("auto", model=model, members=36, device="cpu") == 1
+    assert batched.group_size(6, model="mlp-1", members=36, device="cpu") == 6  # unless asked
+    assert batched.group_size("6", model="mlp-1", members=36, device="cpu") == 6  # a notebook parameter
     assert batched.group_size(8, model="resnet34", members=5, device="cpu") == 5
     with pytest.raises(ValueError, match="cannot be batched"):
         batched.group_size(4, model="vgg16", members=8, device="cpu")
@@ -171,3 +171,42 @@ def test_member_bytes_counts_weights_states_and_batch_activations():
     assert info["params"] == 64 * 8 + 8 + 8 * 10 + 10
     assert batched.member_bytes(model, C=1, H=8, W=8, batch_size=200) == 16 * info["params"] + 12 * 200 * 100
     assert model.training  # left in training mode
+
+
+def test_sklearn_subsets_in_worker_processes_give_the_one_process_records(digits):
+    tr, te = digits
+    rng = np.random.default_rng(4)
+    manifest = pd.DataFrame(
+        {
+            "subset_id": [f"s{i}" for i in range(4)],
+            "dataset": "digits",
+            "n": 6,
+            "indices": [rng.choice(tr.N, 60, replace=False) for _ in range(4)],
+        }
+    )
+    kw = dict(quiet=True, test_indices=np.arange(300), seed=3)
+    for model in ("rf", "svc"):
+        one = training.fit_subsets(manifest, tr, te, model=model, n_jobs=1, **kw)
+        two = training.fit_subsets(manifest, tr, te, model=model, n_jobs=2, **kw)
+        assert one["jobs"].tolist() == [1] * 4 and two["jobs"].tolist() == [2] * 4
+        assert two["subset_id"].tolist() == manifest["subset_id"].tolist()
+        cols = ["acc", "bacc", "auc_macro", "train_acc"] + [f"acc_class_{k}" for k in range(10)]
+        pd.testing.assert_frame_equal(one[cols], two[cols])  # the same fits, in manifest order
+        assert one["acc"].nunique() > 1  # four different subsets, four different models
+
+
+def test_n_jobs_auto_uses_the_cores_for_costly_sklearn_fits_only(monkeypatch):
+    from xfactor_lib import subset_training as st
+
+    monkeypatch.setattr(training, "cpu_threads", lambda: 4)
+    assert st._jobs("auto", model="rf", members=36) == 4
+    assert st._jobs("auto", model="svc", members=5) == 2  # at least two subsets a worker
+    assert st._jobs("auto", model="gnb", members=36) == 1  # a fit costs less than a process
+    assert st._jobs("auto", model="mlp-3", members=36) == 1
+    monkeypatch.setattr(training, "cpu_threads", lambda: 1)  # a sweep cell sharing the machine
+    assert st._jobs("auto", model="rf", members=36) == 1
+    assert st._jobs(3, model="gnb", members=2) == 2
+    with pytest.raises(ValueError, match="neural net"):
+        st._jobs(2, model="mlp-1", members=8)
+    with pytest.raises(ValueError, match="n_jobs"):
+        st._jobs("all", model="rf", members=8)

@@ -19,6 +19,7 @@ import pandas as pd
 
 __all__ = [
     "as_float",
+    "auto_or_int",
     "check_block_size",
     "check_choice",
     "check_frame",
@@ -48,6 +49,19 @@ def check_int(value: Any, what: str, *, low: int | None = 0, high: int | None = 
     if high is not None and value > high:
         raise ValueError(f"{what} must be <= {high}, got {value}")
     return value
+
+
+def auto_or_int(value: Any, what: str, *, low: int = 1) -> str | int:
+    """``"auto"``, or a count ``>= low`` given as an int or as digits (a notebook parameter: ``"6"``)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"{what} must be 'auto' or a whole number >= {low}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be 'auto' or an int, got {value!r}")
+    return check_int(value, what, low=low)
 
 
 def check_choice(value: Any, what: str, allowed: Sequence[str]) -> str:

@@ -31,13 +31,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import check_choice, check_int
+from ._validation import auto_or_int
 from .models import MLP_MODELS, make_model
 from .training import FitResult, TrainConfig, full_precision, images_on, make_optimizer, unit_float
 
 __all__ = [
     "BATCHABLE",
-    "CPU_GROUP",
     "ModelStack",
     "batchable",
     "fit_members",
@@ -49,11 +48,6 @@ __all__ = [
 
 #: Architectures a stack can train (no dropout, no other hidden randomness).
 BATCHABLE = MLP_MODELS + ("cnn", "resnet18", "resnet34", "resnet50")
-#: Members per stack on CPU under ``batch_models="auto"``; other models train one by one
-#: there. On a 2-core CPU a stack is no faster for FLOP-bound nets (MLP-3 at width 512,
-#: ResNet-18: a batched matmul or grouped convolution does the same FLOPs as G single ones)
-#: and pays only where per-step overhead matters (docs/benchmarks.md, issue 15).
-CPU_GROUP = {"mlp-1": 6}
 
 
 def batchable(name: str) -> bool:
@@ -196,7 +190,7 @@ def fit_stack(
     total = config.total_steps(N)
     max_epochs = math.ceil(total / math.ceil(N / B)) if config.steps else config.max_epochs
     use_amp = amp and str(dev).startswith("cuda")
-    opt = make_optimizer(stack.params.values(), config, fused=True)
+    opt = make_optimizer(stack.params.values(), config)
     active = list(range(G))  # original member of each stack row
     states: dict[int, dict[str, Any]] = {}
     results: dict[int, FitResult] = {}
@@ -248,7 +242,7 @@ def fit_stack(
         if done:
             rows = torch.tensor([r for r in range(len(active)) if r not in done], device=dev)
             moved = stack.keep(rows)
-            new_opt = make_optimizer(stack.params.values(), config, fused=True)
+            new_opt = make_optimizer(stack.params.values(), config)
             _transfer_state(opt, new_opt, moved, rows)
             opt = new_opt
             active = [active[r] for r in rows.tolist()]
@@ -282,22 +276,23 @@ def predict_proba_stack(stack: ModelStack, X: np.ndarray, *, batch_size: int = 1
 def group_size(batch_models: int | str, *, model: str, members: int, device: str, member_bytes: int = 0) -> int:
     """Members per stack: ``batch_models`` as an int (1 = one by one), or ``"auto"``.
 
-    ``"auto"``: 1 for a model that is not :func:`batchable`; on CPU a small group
-    (:data:`CPU_GROUP`: where stacking paid on the 2-core benchmark); on CUDA as many as
-    fit in half the free memory at ``member_bytes`` each (:func:`member_bytes`) -- never
-    more than ``members``.
+    ``"auto"``: on CUDA, for a :func:`batchable` model, as many members as fit in half the
+    free memory at ``member_bytes`` each (:func:`member_bytes`), never more than
+    ``members``; otherwise 1. On CPU a stack never paid: a one-by-one step of these nets
+    is FLOP-bound already (MLP-3 at ~60-77 GFLOP/s on one AVX2 core), a batched matmul or
+    grouped convolution does the same FLOPs a little less efficiently, and with fused
+    optimizers on both sides stacks of 6-12 ran at 0.8-1.1x one by one for MLP-1 / MLP-3 at
+    n = 10-100 (docs/benchmarks.md, issue 15). An explicit int still stacks on CPU.
     """
-    if isinstance(batch_models, str):
-        check_choice(batch_models, "batch_models", ("auto",))
-        if not batchable(model):
+    batch_models = auto_or_int(batch_models, "batch_models")
+    if batch_models == "auto":
+        if not batchable(model) or not str(device).startswith("cuda"):
             return 1
-        if not str(device).startswith("cuda"):
-            return max(1, min(members, CPU_GROUP.get(model, 1)))
         import torch
 
         free, _ = torch.cuda.mem_get_info(device)
         return max(1, min(members, int(0.5 * free // max(member_bytes, 1))))
-    g = check_int(batch_models, "batch_models", low=1)
+    g = int(batch_models)
     if g > 1 and not batchable(model):
         raise ValueError(f"model {model!r} cannot be batched (dropout); use batch_models=1 or 'auto'")
     return min(g, members)

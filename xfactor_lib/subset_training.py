@@ -2,8 +2,10 @@
 
 :func:`fit_subsets` is what studies X and A call (through ``training.fit_subsets``). Subsets
 of equal size that train the same batchable net run as stacks of G members
-(``batch_models``); every other model trains one subset after another with
-:func:`training.fit_model`. Either way each subset gets one record, in manifest order.
+(``batch_models``); scikit-learn models fit several subsets at once in worker processes
+(``n_jobs``, joblib) when the process has cores to spare; everything else trains one
+subset after another with :func:`training.fit_model`. Either way each subset gets one
+record, in manifest order.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import batched
+from ._validation import auto_or_int
 from .models import is_torch_model, make_model
 from .training import (
     TrainConfig,
@@ -26,7 +29,7 @@ from .training import (
     images_on,
 )
 
-__all__ = ["RECORD_KEYS", "fit_subsets"]
+__all__ = ["PARALLEL_SKLEARN", "RECORD_KEYS", "fit_subsets"]
 
 
 #: Manifest columns copied into every record (list columns are left out).
@@ -64,6 +67,7 @@ def fit_subsets(
     row_hook=None,
     batch_models: int | str = "auto",
     amp: bool = False,
+    n_jobs: int | str = "auto",
 ):
     """Train ``model`` on every subset of a manifest and score it on the test split.
 
@@ -87,9 +91,16 @@ def fit_subsets(
     batch_models : int or "auto"
         Subsets of equal size train as stacks of this many members
         (:mod:`xfactor_lib.batched`; 1: one by one). ``"auto"``: by free memory on CUDA,
-        :data:`batched.CPU_GROUP` on CPU; 1 for scikit-learn and dropout nets.
+        one by one on CPU (where stacks never paid); 1 for scikit-learn and dropout nets.
     amp : bool
         bf16 autocast for stacked nets on CUDA (recorded; no effect on CPU).
+    n_jobs : int or "auto"
+        Worker processes fitting scikit-learn models on different subsets at once (joblib;
+        results are identical to one process). ``"auto"``: for ``rf`` and ``svc``, the
+        process's CPU threads (:func:`training.cpu_threads`: 1 in a sweep cell that shares
+        the machine with other cells, all cores in a notebook) when there are at least
+        two subsets per worker; 1 for ``gnb`` (a fit costs less than a process) and for
+        neural nets, which use their threads inside each step.
 
     Returns
     -------
@@ -98,8 +109,8 @@ def fit_subsets(
         ``model``, ``train_seed``, the metrics of :func:`classification_metrics`,
         :func:`fit_columns` (what training did and, for nets, the protocol), ``n_train,
         n_test``, ``batch_models`` (the option as given), ``group_size`` (members trained
-        together; a stacked member's ``seconds`` is its stack's time divided by that) and
-        ``amp``.
+        together; a stacked member's ``seconds`` is its stack's time divided by that),
+        ``amp`` and ``jobs`` (processes that fitted scikit-learn models; 1 for nets).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -119,7 +130,8 @@ def fit_subsets(
         probe, _ = make_model(model, C=C, H=H, W=W, K=train.K, width=width, pretrained=False)
         need = batched.member_bytes(probe, C=C, H=H, W=W, batch_size=(config or TrainConfig()).batch_size)
     G = batched.group_size(batch_models, model=model, members=len(subs), device=dev, member_bytes=need)
-    common = dict(extra=extra or {}, config=config, seed=seed, batch_models=str(batch_models), amp=bool(amp))
+    jobs = _jobs(n_jobs, model=model, members=len(subs))
+    common = dict(extra=extra or {}, config=config, seed=seed, batch_models=str(batch_models), amp=bool(amp), jobs=jobs)
     rows: dict[int, dict[str, Any]] = {}
     bar = tqdm(total=len(subs), desc=f"{model} subsets", disable=quiet, leave=False)
     if G > 1:
@@ -147,6 +159,20 @@ def fit_subsets(
                 )
             )
             bar.update(len(group))
+    elif jobs > 1:
+        from joblib import Parallel, delayed
+
+        Xte4 = _check_images4(Xte)
+        tasks = (
+            delayed(_fit_one)(model, train.images[idx], train.labels[idx], Xte4, yte, K=train.K, seed=seed)
+            for idx in subs
+        )
+        for pos, (metrics, info) in enumerate(Parallel(n_jobs=jobs, return_as="generator")(tasks)):
+            rows[pos] = _record(
+                manifest.iloc[pos], metrics, info, model=model, n_train=len(subs[pos]), n_test=len(yte),
+                group_size=1, **common,
+            )  # fmt: skip
+            bar.update(1)
     else:
         for pos, idx in enumerate(subs):
             fitted, info = fit_model(
@@ -179,6 +205,34 @@ def fit_subsets(
     return pd.DataFrame([rows[pos] for pos in range(len(subs))])
 
 
+#: scikit-learn models whose fits are worth a worker process each (GNB fits in milliseconds).
+PARALLEL_SKLEARN = ("rf", "svc")
+
+
+def _jobs(n_jobs: int | str, *, model: str, members: int) -> int:
+    """Worker processes for scikit-learn fits (see ``fit_subsets``' ``n_jobs``)."""
+    from .training import cpu_threads
+
+    n_jobs = auto_or_int(n_jobs, "n_jobs")
+    if n_jobs == "auto":
+        if str(model).lower() not in PARALLEL_SKLEARN:
+            return 1
+        return max(1, min(cpu_threads(), members // 2))
+    jobs = int(n_jobs)
+    if jobs > 1 and is_torch_model(model):
+        raise ValueError(
+            f"n_jobs={jobs} applies to scikit-learn models; {model!r} is a neural net "
+            "(use batch_models to train several at once, or n_jobs=1)"
+        )
+    return min(jobs, members)
+
+
+def _fit_one(model: str, X: np.ndarray, y: np.ndarray, Xte: np.ndarray, yte: np.ndarray, *, K: int, seed: int):
+    """Fit a scikit-learn ``model`` on one subset and score it (a joblib task): ``(metrics, info)``."""
+    fitted, info = fit_model(model, X, y, K=K, seed=seed)
+    return evaluate(fitted, Xte, yte, K=K), info
+
+
 def _equal_size_groups(subs: list[np.ndarray], G: int) -> list[list[int]]:
     """Manifest positions grouped by subset size, in chunks of at most ``G`` (manifest order within a size)."""
     by_size: dict[int, list[int]] = {}
@@ -187,12 +241,12 @@ def _equal_size_groups(subs: list[np.ndarray], G: int) -> list[list[int]]:
     return [p[i : i + G] for p in by_size.values() for i in range(0, len(p), G)]
 
 
-def _record(sub, metrics, info, *, model, n_train, n_test, extra, config, seed, batch_models, amp, group_size):
+def _record(sub, metrics, info, *, model, n_train, n_test, extra, config, seed, batch_models, amp, jobs, group_size):
     """One fit_subsets row."""
     rec = {k: sub[k] for k in RECORD_KEYS if k in sub.index}
     rec.update(extra)
     rec.update(model=model, train_seed=seed, **metrics, **fit_columns(info, config, model=model))
-    rec.update(n_train=n_train, n_test=n_test, batch_models=batch_models, group_size=group_size, amp=amp)
+    rec.update(n_train=n_train, n_test=n_test, batch_models=batch_models, group_size=group_size, amp=amp, jobs=jobs)
     return rec
 
 

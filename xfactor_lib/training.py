@@ -246,17 +246,20 @@ def _check_xy(X: np.ndarray, y: Any, K: int | None = None) -> np.ndarray:
     return y
 
 
-def make_optimizer(params: Iterable[Any], config: TrainConfig, *, fused: bool = False):
+def make_optimizer(params: Iterable[Any], config: TrainConfig, *, fused: bool = True):
     """``config``'s optimizer (Adam, or SGD with its momentum / Nesterov / weight decay) over ``params``.
 
     Both are elementwise, so one optimizer over stacked members' tensors
-    (:mod:`xfactor_lib.batched`) is the members' own optimizers side by side. ``fused``:
-    torch's one-pass kernel (the same update up to float rounding; about 2x less memory
-    traffic, which is what a stack of large layers is bound by on CPU).
+    (:mod:`xfactor_lib.batched`) is the members' own optimizers side by side. ``fused``
+    (the default, for one-by-one and stacked training alike): torch's one-pass kernel, the
+    same update up to float rounding with about 2x less memory traffic; it saves 15-20 % of
+    an MLP-3 step on CPU (docs/benchmarks.md). Parameters on a device without fused kernels
+    use the ordinary loop.
     """
     import torch
 
     params = list(params)
+    fused = fused and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     kind = {"fused": True} if fused else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(

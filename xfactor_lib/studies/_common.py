@@ -31,6 +31,8 @@ def train_subsets(
     quiet: bool = False,
     row_hook: Callable[[np.ndarray, np.ndarray], dict] | None = None,
     batch_models: int | str = "auto",
+    amp: bool = False,
+    n_jobs: int | str = "auto",
 ) -> pd.DataFrame:
     """Fit ``model`` on every subset of a one-dataset manifest and score it on the test split.
 
@@ -53,6 +55,11 @@ def train_subsets(
     batch_models : int or "auto"
         Subsets of equal size train as stacks of this many nets (:mod:`xfactor_lib.batched`;
         1: one by one; recorded in ``batch_models`` / ``group_size``).
+    amp : bool
+        bf16 autocast of stacked nets on CUDA (recorded; no effect on CPU).
+    n_jobs : int or "auto"
+        Worker processes for scikit-learn fits (recorded as ``jobs``; see
+        :func:`training.fit_subsets`).
 
     Returns
     -------
@@ -84,6 +91,8 @@ def train_subsets(
         extra=extra,
         row_hook=row_hook,
         batch_models=batch_models,
+        amp=amp,
+        n_jobs=n_jobs,
     )
     return with_design(recs, manifest)
 
