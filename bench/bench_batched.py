@@ -10,7 +10,9 @@ class-balanced sample of the test split:
 Each case runs ``batch_models=1`` (one by one) and ``batch_models=G`` (stacks of G members),
 same seeds and epochs, and prints wall seconds (training + scoring), training seconds,
 throughput in subset-epochs per second, the speed-up, and the largest metric difference
-between the two runs. From the ResNet-18 figures it projects the paper's study X ResNet-18
+between the two runs. A third run, one by one with torch's per-tensor optimizer loop instead
+of the fused kernel (the code before issue 15), shows what the fused optimizer gives every
+one-by-one cell. From the ResNet-18 figures it projects the paper's study X ResNet-18
 grid (500 subsets at each n in {10, 30, 100, 300, 1000}, at least 50 epochs each, scored on
 the 10,000 test images) against the paper's 244 min on two RTX 6000 Ada GPUs: cost per
 image-epoch of training and per test image of scoring, times the grid's images (a lower
@@ -29,6 +31,7 @@ wait on each other and the figures become meaningless.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -52,18 +55,27 @@ def _manifest(labels: np.ndarray, n: int, members: int):
     )
 
 
-def _run(train, test, manifest, *, model: str, epochs: int, group: int | str, device: str) -> tuple[float, object]:
+def _run(
+    train, test, manifest, *, model: str, epochs: int, group: int | str, device: str, fused: bool = True
+) -> tuple[float, object]:
     import torch
 
     from xfactor_lib import training
+
+    make = training.make_optimizer
+    training.make_optimizer = functools.partial(make, fused=fused)  # fit_torch looks it up per call
 
     cfg = training.TrainConfig(lr_schedule=((1, 1e-3),), min_epochs=epochs, max_epochs=epochs, batch_size=200)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    recs = training.fit_subsets(
-        manifest, train, test, model=model, config=cfg, device=device, quiet=True, pretrained=False, batch_models=group
-    )
+    try:
+        recs = training.fit_subsets(
+            manifest, train, test, model=model, config=cfg, device=device, quiet=True, pretrained=False,
+            batch_models=group,
+        )  # fmt: skip
+    finally:
+        training.make_optimizer = make
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - t0, recs
@@ -76,15 +88,16 @@ def _case(
     manifest = _manifest(train.labels, n, members)
     _run(train, test, manifest.iloc[:2], model=model, epochs=1, group=1, device=device)  # warm-up
     _run(train, test, manifest.iloc[:2], model=model, epochs=1, group=2, device=device)
-    runs: dict[str, list] = {"one": [], "stk": []}
+    runs: dict[str, list] = {"one": [], "stk": [], "loop": []}
     for r in range(repeats):
-        for key in ("one", "stk") if r % 2 == 0 else ("stk", "one"):
+        for key in ("one", "stk", "loop") if r % 2 == 0 else ("loop", "stk", "one"):
+            G = group if key == "stk" else 1
             runs[key].append(
-                _run(
-                    train, test, manifest, model=model, epochs=epochs, group=1 if key == "one" else group, device=device
-                )
+                _run(train, test, manifest, model=model, epochs=epochs, group=G, device=device, fused=key != "loop")
             )
-    (one_s, one), (stk_s, stk) = (sorted(runs[k], key=lambda t: t[0])[(repeats - 1) // 2] for k in ("one", "stk"))
+    (one_s, one), (stk_s, stk), (loop_s, _) = (
+        sorted(runs[k], key=lambda t: t[0])[(repeats - 1) // 2] for k in ("one", "stk", "loop")
+    )
     work = members * epochs
     out = {
         "one_s": one_s,
@@ -93,6 +106,7 @@ def _case(
         "stk_train": float(stk["seconds"].sum()),
         "G": int(stk["group_size"].max()),
         "ratio": one_s / stk_s,
+        "loop_s": loop_s,
         "diff": float(np.nanmax(np.abs(one["acc"].to_numpy() - stk["acc"].to_numpy()))),
         "image_epochs": work * 10 * n,
         "scored": members * len(test.labels),
@@ -104,7 +118,9 @@ def _case(
         f"{work / one_s:6.2f} subset-epochs/s\n"
         f"  G = {out['G']:<7} : {stk_s:7.1f} s wall ({out['stk_train']:.1f} s training), "
         f"{work / stk_s:6.2f} subset-epochs/s\n"
-        f"  ratio {out['ratio']:.2f}x; largest |acc difference| {out['diff']:.4f}"
+        f"  ratio {out['ratio']:.2f}x; largest |acc difference| {out['diff']:.4f}\n"
+        f"  one by one, optimizer loop (before issue 15): {loop_s:7.1f} s wall; the fused optimizer "
+        f"gives one by one {loop_s / one_s:.2f}x"
     )
     return out
 
@@ -127,7 +143,6 @@ def _project(res: dict, *, scored_per_subset: int = 10_000, epochs: int = 50) ->
 
 def main(argv: list[str] | None = None) -> None:
     from xfactor_lib import data, training
-    from xfactor_lib.batched import CPU_GROUP
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--members", type=int, default=36, help="subsets per case (36)")
@@ -142,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-resnet", action="store_true")
     a = p.parse_args(argv)
     train, test = data.load_train_test("mnist", test_sample=a.test_sample)
-    print(f"device {a.device}, {training.cpu_threads()} torch threads, CPU_GROUP {CPU_GROUP}")
+    print(f"device {a.device}, {training.cpu_threads()} torch threads")
     if not a.skip_resnet:
         res = _case(
             train, test, model="resnet18", n=10, members=a.members, epochs=a.resnet_epochs, group=a.resnet_group,
