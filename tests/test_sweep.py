@@ -437,3 +437,72 @@ def test_kernels_log_no_transport_warnings_and_failures_get_one_line(tmp_path):
     ]
     assert out.stderr.count("FAILED") == 1 and "ValueError: bad value 2" in out.stderr
     assert out.stdout.count("FAILED tiny--2-") == 1
+
+
+TIMED = [
+    ("parameters", "value = 0\nsleep = 0.0\nscale = 'quick'\nrun_dir = ''\nout_dir = ''\nquiet = False"),
+    (
+        "code",
+        "import time, pandas as pd\nfrom xfactor_lib import records\nstart = time.time()\ntime.sleep(sleep)\n"
+        "records.write_records(pd.DataFrame({'value': [value], 'start': [start], 'end': [time.time()]}), out_dir)",
+    ),
+]
+
+
+def _staged_config(tmp_path: Path, needs: dict | None) -> Path:
+    write_notebook(tmp_path / "timed.ipynb", TIMED)
+    stage = lambda name, sleep: {  # noqa: E731
+        "name": name, "template": "timed.ipynb", "params": {"sleep": sleep}, "grid": {"value": [1]},
+    }  # fmt: skip
+    cfg = {"name": "staged", "stages": [stage("first", 4.0), stage("second", 0.0), stage("other", 0.0)]}
+    if needs is not None:
+        cfg["needs"] = needs
+    path = tmp_path / "staged.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _times(run_dir: Path) -> dict[str, tuple[float, float]]:
+    return {
+        stage: tuple(sweep.collect(run_dir, stage)[["start", "end"]].iloc[0]) for stage in ("first", "second", "other")
+    }
+
+
+@pytest.mark.slow
+def test_a_stage_starts_when_the_stages_it_needs_are_done_and_not_before(tmp_path):
+    path = _staged_config(tmp_path, {"second": ["first"], "other": []})
+    cfg = sweep.load_config(path)
+    assert cfg.dependencies("second") == ["first"] and cfg.dependencies("other") == []
+    report = sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True, workers=2, summaries=False)
+    assert (report["status"] == "done").all() and len(report) == 3
+    t = _times(tmp_path / "runs" / "staged")
+    assert t["other"][0] < t["first"][1]  # needs nothing: ran beside the slow first stage
+    assert t["second"][0] >= t["first"][1]  # needs "first": waited for it
+    # Without needs every stage waits for all stages before it, even with free workers.
+    path = _staged_config(tmp_path, None)
+    assert sweep.load_config(path).dependencies("other") == ["first", "second"]
+    sweep.run_sweep(path, runs_root=tmp_path / "runs", name="plain", quiet=True, workers=2, summaries=False)
+    t = _times(tmp_path / "runs" / "plain")
+    assert t["second"][0] >= t["first"][1] and t["other"][0] >= t["second"][1]
+
+
+@pytest.mark.parametrize(
+    "needs, message",
+    [
+        ({"secnd": ["first"]}, "unknown stage 'secnd'.*did you mean 'second'"),
+        ({"second": ["frist"]}, "needs of 'second'.*unknown stage 'frist'"),
+        ({"first": ["second"]}, "'first' needs \\['second'\\], which come"),
+        ({"second": {"first": 1}}, "must be a list of stage names"),
+        (["second"], "'needs' maps a stage"),
+    ],
+)
+def test_bad_needs_are_config_errors(tmp_path, needs, message):
+    with pytest.raises(sweep.SweepConfigError, match=message):
+        sweep.load_config(_staged_config(tmp_path, needs))
+
+
+def test_the_default_config_lets_independent_studies_overlap():
+    cfg = sweep.load_config(REPO / "configs" / "default.yaml")
+    assert cfg.dependencies("e_surrogate") == ["data"] and cfg.dependencies("a_subsets") == ["data"]
+    assert cfg.dependencies("q_measures") == ["x_train", "a_train"]  # its targets come from their records
+    assert cfg.dependencies("x_train") == ["x_subsets"]

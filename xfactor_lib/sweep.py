@@ -265,25 +265,78 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=sum(len(s.cells(cfg.scale)) for s in chosen), desc=f"sweep {cfg.name}", unit="cell", disable=quiet)
     client = _dask_client(scheduler) if scheduler is not None else None
-    try:
-        for stage in chosen:
-            cells = stage.cells(cfg.scale)
-            todo = [c for c in cells if not is_done(run_dir / c.id)]
-            for c in cells:
-                if c not in todo:
-                    rows.append({"cell_id": c.id, "stage": c.stage, "status": "done", "skipped": True})
-                    bar.update(1)
-            bar.set_postfix_str(stage.name)
-            for res in _execute(todo, run_dir, workers=workers, client=client, quiet=quiet):
-                rows.append(res)
-                if res["status"] == "failed":  # one line per failed cell, as it happens
-                    bar.write(f"FAILED {res['cell_id']}: {str(res['error']).splitlines()[0]}", file=sys.stderr)
+    todo: dict[str, list[Cell]] = {}
+    for stage in chosen:
+        cells = stage.cells(cfg.scale)
+        todo[stage.name] = [c for c in cells if not is_done(run_dir / c.id)]
+        for c in cells:
+            if c not in todo[stage.name]:
+                rows.append({"cell_id": c.id, "stage": c.stage, "status": "done", "skipped": True})
                 bar.update(1)
+
+    def report(res: dict[str, Any]) -> None:
+        rows.append(res)
+        if res["status"] == "failed":  # one line per failed cell, as it happens
+            bar.write(f"FAILED {res['cell_id']}: {str(res['error']).splitlines()[0]}", file=sys.stderr)
+        bar.update(1)
+
+    try:
+        if client is None and workers > 1:
+            names = [s.name for s in chosen]
+            needs = {n: [d for d in cfg.dependencies(n) if d in names] for n in names}
+            for res in _execute_graph(todo, needs, run_dir, workers=workers, quiet=quiet, bar=bar):
+                report(res)
+        else:  # one stage after another (one process, or a dask cluster)
+            for stage in chosen:
+                bar.set_postfix_str(stage.name)
+                for res in _execute(todo[stage.name], run_dir, workers=workers, client=client, quiet=quiet):
+                    report(res)
     finally:
         bar.close()
         if client is not None and isinstance(scheduler, str):
             client.close()
     return rows
+
+
+def _execute_graph(todo: dict[str, list[Cell]], needs: dict[str, list[str]], run_dir: Path, *, workers, quiet, bar):
+    """Run the cells of ``todo`` (stage -> cells, in config order) on ``workers`` local processes.
+
+    A stage's cells start once every stage it ``needs`` has finished (all its cells ran,
+    whatever their status, as one stage after another would). At most ``workers`` cells
+    are in flight, and a free worker takes the ready cell that comes first in the config,
+    so the stages of one study keep their order and an independent study fills the gaps
+    (e.g. study E's surrogate beside study X's longest training cell).
+    """
+    order = {name: i for i, name in enumerate(todo)}
+    left = {name: len(cells) for name, cells in todo.items()}
+    finished = {name for name, n in left.items() if n == 0}
+    started: set[str] = set()
+    ready: list[tuple[int, int, Cell]] = []
+
+    def release() -> None:
+        for name in todo:
+            if name not in started and all(d in finished for d in needs[name]):
+                started.add(name)
+                ready.extend((order[name], i, c) for i, c in enumerate(todo[name]))
+        ready.sort(key=lambda t: t[:2])
+
+    threads = max(1, (os.cpu_count() or 1) // workers)  # as in _execute
+    release()
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
+        running: dict[Any, Cell] = {}
+        while ready or running:
+            while ready and len(running) < workers:
+                cell = ready.pop(0)[2]
+                running[pool.submit(_run_cell_args, (cell, run_dir, quiet, threads))] = cell
+                bar.set_postfix_str(cell.stage)
+            done, _ = wait(set(running), return_when=FIRST_COMPLETED)
+            for f in done:
+                cell = running.pop(f)
+                yield f.result()
+                left[cell.stage] -= 1
+                if left[cell.stage] == 0:
+                    finished.add(cell.stage)
+            release()
 
 
 def _dask_client(scheduler: str | Any):

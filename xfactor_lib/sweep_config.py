@@ -27,7 +27,7 @@ from ._validation import closest
 
 SCALES = ("smoke", "quick", "paper")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TOP_KEYS = ("name", "include", "stages", "summaries")
+TOP_KEYS = ("name", "include", "stages", "needs", "summaries")
 STAGE_KEYS = ("name", "template", "params", "grid", "overrides", "exclude", "scales")
 SCALE_KEYS = ("params", "grid", "overrides", "exclude")
 OVERRIDE_KEYS = ("match", "params")
@@ -79,16 +79,29 @@ class Stage:
 
 @dataclass
 class SweepConfig:
-    """A config read at one scale: its stages (in order) and summary notebooks."""
+    """A config read at one scale: its stages (in order), summary notebooks and stage needs.
+
+    ``needs`` maps a stage to the earlier stages it reads from. A stage not in it needs
+    every earlier stage (the stages run in order); one in it may start as soon as the
+    stages it names have finished, beside others (``sweep`` with local workers).
+    """
 
     name: str
     scale: str
     stages: list[Stage]
     summaries: list[Path]
     path: Path
+    needs: dict[str, list[str]] = field(default_factory=dict)
 
     def cells(self) -> list[Cell]:
         return [c for s in self.stages for c in s.cells(self.scale)]
+
+    def dependencies(self, stage: str) -> list[str]:
+        """The stages ``stage`` waits for: its ``needs``, else every stage before it."""
+        names = [s.name for s in self.stages]
+        if stage in self.needs:
+            return list(self.needs[stage])
+        return names[: names.index(stage)]
 
 
 def _matches(point: dict[str, Any], match: dict[str, Any]) -> bool:
@@ -247,9 +260,11 @@ def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple =
     raw = _read_yaml(path)
     stages: list[Stage] = []
     summaries: list[Path] = []
+    needs: dict[str, list[str]] = {}
     for inc in raw.get("include") or []:
         sub = load_config(_resolve_path(inc, path.parent), scale=scale, _seen=_seen + (path,))
         stages += sub.stages
+        needs.update(sub.needs)
         summaries += [s for s in sub.summaries if s not in summaries]
     for i, st in enumerate(raw.get("stages") or []):
         where = f"{path.name}: stage {i}"
@@ -272,7 +287,30 @@ def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple =
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise SweepConfigError(f"{path.name}: stage names must be unique; repeated: {dup}")
-    return SweepConfig(str(raw.get("name") or path.stem), scale, stages, summaries, path)
+    needs.update(_check_needs(raw.get("needs"), names, path.name))
+    return SweepConfig(str(raw.get("name") or path.stem), scale, stages, summaries, path, needs)
+
+
+def _check_needs(raw: Any, names: list[str], where: str) -> dict[str, list[str]]:
+    """``needs: {stage: [earlier stages]}``, each name a stage of the config, each need earlier."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SweepConfigError(f"{where}: 'needs' maps a stage to the earlier stages it reads from, got {raw!r}")
+    out = {}
+    for stage, deps in raw.items():
+        _unknown_keys([stage], names, f"{where}: needs", "stage")
+        deps = [deps] if isinstance(deps, str) else deps
+        if not isinstance(deps, list):
+            raise SweepConfigError(f"{where}: needs of {stage!r} must be a list of stage names, got {deps!r}")
+        _unknown_keys(deps, names, f"{where}: needs of {stage!r}", "stage")
+        late = [d for d in deps if names.index(d) >= names.index(stage)]
+        if late:
+            raise SweepConfigError(
+                f"{where}: {stage!r} needs {late}, which come(s) at or after it; list stages in the order they run"
+            )
+        out[str(stage)] = [str(d) for d in deps]
+    return out
 
 
 def check_stages(cfg: SweepConfig, stages: Iterable[str] | None) -> set[str] | None:
