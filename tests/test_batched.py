@@ -26,6 +26,14 @@ def _subsets(tr, G, size, seed=0):
     return np.stack([rng.choice(tr.N, size, replace=False) for _ in range(G)])
 
 
+def _study_e_recipe(*, lr, batch_size, steps):
+    """Study E's SGD recipe (Nesterov momentum 0.9, weight decay 5e-4, cosine) with a step budget."""
+    return TrainConfig(
+        optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4, lr_schedule=((1, lr),), schedule="cosine",
+        batch_size=batch_size, steps=steps,
+    )  # fmt: skip
+
+
 def _compare(tr, te, model, subs, cfg, seeds, *, width=32):
     """Max |weight| and |probability| differences of each stacked member vs its one-by-one run."""
     stack, _, infos = batched.fit_members(
@@ -60,10 +68,7 @@ def test_stacked_mlps_match_one_by_one_with_their_own_seeds(digits, model):
 
 def test_stacked_sgd_cosine_step_budget_matches_one_by_one(digits):
     tr, te = digits
-    cfg = TrainConfig(
-        optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4, lr_schedule=((1, 0.1),),
-        schedule="cosine", batch_size=32, steps=10,
-    )  # fmt: skip
+    cfg = _study_e_recipe(lr=0.1, batch_size=32, steps=10)
     for dw, dp, one, member in _compare(tr, te, "mlp-2", _subsets(tr, 2, 70, seed=1), cfg, seeds=[3, 4]):
         assert dw < 1e-5 and dp < 1e-5
         assert member["steps"] == one["steps"] == 10 and member["epochs"] == one["epochs"] == 4  # 3 batches of 70
@@ -96,10 +101,7 @@ def test_stacked_resnet18_is_one_by_one_in_float64_under_the_study_e_sgd_recipe(
     # any difference in the algorithm (batch-norm statistics, grouped convolutions, the
     # optimizer's state) would show; there is none.
     tr, te = digits
-    cfg = TrainConfig(
-        optimizer="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4, lr_schedule=((1, 0.05),),
-        schedule="cosine", batch_size=25, steps=8,
-    )  # fmt: skip
+    cfg = _study_e_recipe(lr=0.05, batch_size=25, steps=8)
     for dw, dp, one, member in _compare(tr, te, "resnet18", _subsets(tr, 2, 50, seed=2), cfg, seeds=[0, 1]):
         assert next(iter(member["history"]))["steps"] == 2 and member["steps"] == one["steps"] == 8
         assert dw < 1e-9 and dp < 1e-9  # weights, batch-norm running statistics and predictions

@@ -289,7 +289,7 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
         else:  # one stage after another (one process, or a dask cluster)
             for stage in chosen:
                 bar.set_postfix_str(stage.name)
-                for res in _execute(todo[stage.name], run_dir, workers=workers, client=client, quiet=quiet):
+                for res in _execute(todo[stage.name], run_dir, client=client, quiet=quiet):
                     report(res)
     finally:
         bar.close()
@@ -320,7 +320,9 @@ def _execute_graph(todo: dict[str, list[Cell]], needs: dict[str, list[str]], run
                 ready.extend((order[name], i, c) for i, c in enumerate(todo[name]))
         ready.sort(key=lambda t: t[:2])
 
-    threads = max(1, (os.cpu_count() or 1) // workers)  # as in _execute
+    # Each worker gets an equal share of the cores, fixed by --workers alone: torch's CPU
+    # results depend on its thread count, so a resumed sweep must use the same one.
+    threads = max(1, (os.cpu_count() or 1) // workers)
     release()
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
         running: dict[Any, Cell] = {}
@@ -345,32 +347,19 @@ def _dask_client(scheduler: str | Any):
     return scheduler if isinstance(scheduler, Client) else Client(scheduler)
 
 
-def _execute(cells: list[Cell], run_dir: Path, *, workers: int, client, quiet: bool):
-    if not cells:
-        return
-    if client is not None:
-        from dask.distributed import as_completed
-
-        futures = [
-            client.submit(run_cell, c, str(run_dir), quiet=quiet, pure=False, key=f"{c.id}-{time.time_ns()}")
-            for c in cells
-        ]
-        for fut in as_completed(futures):
-            yield fut.result()
-        return
-    if workers <= 1:
+def _execute(cells: list[Cell], run_dir: Path, *, client, quiet: bool):
+    """Run ``cells`` on a dask cluster (``client``) or one after another in this process."""
+    if client is None:
         for c in cells:
             yield run_cell(c, run_dir, quiet=quiet)
         return
-    # Each worker gets an equal share of the cores, fixed by --workers alone: torch's CPU
-    # results depend on its thread count, so a resumed sweep must use the same one.
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
-        pending = {pool.submit(_run_cell_args, (c, run_dir, quiet, threads)) for c in cells}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                yield f.result()
+    from dask.distributed import as_completed
+
+    futures = [
+        client.submit(run_cell, c, str(run_dir), quiet=quiet, pure=False, key=f"{c.id}-{time.time_ns()}") for c in cells
+    ]
+    for fut in as_completed(futures):
+        yield fut.result()
 
 
 # --------------------------------------------------------------------------- summaries
