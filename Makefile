@@ -27,6 +27,7 @@ test: venv browser-deps lint
 lint: venv
 	$(VENV)/bin/ruff check xfactor_lib tests bench notebooks
 	$(VENV)/bin/ruff format --check xfactor_lib tests bench notebooks
+	$(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff check --fix xfactor_lib tests bench notebooks

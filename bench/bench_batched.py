@@ -104,7 +104,7 @@ def _case(
         "stk_s": stk_s,
         "one_train": float(one["seconds"].sum()),
         "stk_train": float(stk["seconds"].sum()),
-        "G": int(stk["group_size"].max()),
+        "G": int(stk["stack_size"].max()),
         "ratio": one_s / stk_s,
         "loop_s": loop_s,
         "diff": float(np.nanmax(np.abs(one["acc"].to_numpy() - stk["acc"].to_numpy()))),

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from xfactor_lib import greedy, similarity
+from xfactor_lib import similarity
+from xfactor_lib.coresets import greedy
 from xfactor_lib.data import load_dataset
 
 

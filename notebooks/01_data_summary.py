@@ -19,11 +19,11 @@ out_dir: str = ""  # where tables are written beside the HTML; empty: nowhere
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from pathlib import Path
 
 from IPython.display import Markdown
 
-from xfactor_lib import data_stats, records, sweep
+from xfactor_lib import records, sweep
+from xfactor_lib.data import stats as data_stats
 
 stats = sweep.collect(run_dir, "data")
 Markdown(data_stats.verdict(stats, sweep.read_note(run_dir, "data")))
@@ -36,5 +36,4 @@ overall = data_stats.overview(stats)
 overall
 
 # %%
-if out_dir:
-    records.atomic_write(Path(out_dir) / "data_overview.csv", lambda p: overall.to_csv(p, index=False))
+records.save_table(overall, out_dir, "data_overview.csv")

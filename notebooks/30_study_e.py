@@ -23,48 +23,28 @@ metric: str = "acc"  # acc | bacc | auc_macro
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from pathlib import Path
-
 from IPython.display import Markdown
 
 from xfactor_lib import plots, records, sweep
 from xfactor_lib.studies import e
 
-recs = sweep.collect(run_dir, "e_coreset")
-windows = sweep.collect(run_dir, "e_surrogate")
-Markdown(e.verdict(recs, windows, note=sweep.read_note(run_dir, ["e_surrogate", "e_coreset"]), metric=metric))
+recs, windows = e.load(run_dir)
+Markdown(e.verdict(recs, windows, note=sweep.read_note(run_dir, e.STAGES), metric=metric))
 
 # %% [markdown]
 # ## Surrogate runs and the windows chosen on validation at each rate
 
 # %%
-windows.drop_duplicates(["cell_id", "rate"])[
-    [
-        "dataset",
-        "seed",
-        "model",
-        "n_pool",
-        "n_val",
-        "surrogate_epochs",
-        "surrogate_train_acc",
-        "surrogate_test_acc",
-        "rate",
-        "best_early",
-        "best_late",
-        "window",
-        "eva_variant",
-    ]
-].round(3)
+e.surrogate_table(windows)
 
 # %% [markdown]
 # ## Table 1 — test accuracy (%) by method and coreset rate, mean ± sd over seeds
 
 # %%
 summary = e.coreset_summary(recs, metric=metric)
-table = plots.study_e.coreset_table(summary, digits=1)
-if out_dir:
-    records.atomic_write(Path(out_dir) / "30_study_e_table1.csv", lambda p: table.to_csv(p))
-    records.atomic_write(Path(out_dir) / "30_study_e_summary.csv", lambda p: summary.to_csv(p, index=False))
+table = e.coreset_table(summary, digits=1)
+records.save_table(table.reset_index(), out_dir, "30_study_e_table1.csv")
+records.save_table(summary, out_dir, "30_study_e_summary.csv")
 table
 
 # %%

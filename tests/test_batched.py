@@ -1,4 +1,4 @@
-"""Stacked training (xfactor_lib.batched) is one-by-one training, member for member."""
+"""Stacked training (xfactor_lib.training.stacked) is one-by-one training, member for member."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from xfactor_lib import batched, training
+from xfactor_lib import training
 from xfactor_lib.data import load_dataset
-from xfactor_lib.training import TrainConfig
+from xfactor_lib.training import TrainConfig, stacked
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,11 @@ def _study_e_recipe(*, lr, batch_size, steps):
 
 def _compare(tr, te, model, subs, cfg, seeds, *, width=32):
     """Max |weight| and |probability| differences of each stacked member vs its one-by-one run."""
-    stack, _, infos = batched.fit_members(
+    stack, _, infos = stacked.fit_members(
         model, *_split(tr), torch.from_numpy(subs), K=10, config=cfg, seeds=seeds, device="cpu", pretrained=False,
         width=width,
     )  # fmt: skip
-    probs = batched.predict_proba_stack(stack, te.images[:300])
+    probs = stacked.predict_proba_stack(stack, te.images[:300])
     out = []
     for g, seed in enumerate(seeds):
         one, info = training.fit_model(
@@ -139,30 +139,30 @@ def test_fit_subsets_batches_equal_sizes_keeps_manifest_order_and_records_the_ch
     one = training.fit_subsets(manifest, tr, te, batch_models=1, **kw)
     stacked = training.fit_subsets(manifest, tr, te, batch_models=2, **kw)
     assert stacked["subset_id"].tolist() == list("abcde") and stacked["n_train"].tolist() == sizes
-    assert stacked["group_size"].tolist() == [2, 2, 2, 1, 2]  # size 60: (a, c) then (d); size 40: (b, e)
-    assert stacked["group_size"].tolist() != one["group_size"].tolist() and set(one["group_size"]) == {1}
+    assert stacked["stack_size"].tolist() == [2, 2, 2, 1, 2]  # size 60: (a, c) then (d); size 40: (b, e)
+    assert stacked["stack_size"].tolist() != one["stack_size"].tolist() and set(one["stack_size"]) == {1}
     assert (stacked["batch_models"] == "2").all() and (one["batch_models"] == "1").all()
     np.testing.assert_allclose(stacked["auc_macro"], one["auc_macro"], atol=1e-6)
     assert stacked["acc"].tolist() == one["acc"].tolist() and stacked["epochs"].tolist() == [3] * 5
     rf = training.fit_subsets(manifest, tr, te, model="gnb", quiet=True)
-    assert set(rf["group_size"]) == {1} and (rf["batch_models"] == "auto").all()
+    assert set(rf["stack_size"]) == {1} and (rf["batch_models"] == "auto").all()
 
 
-def test_group_size_auto_and_explicit():
-    assert batched.group_size("auto", model="rf", members=36, device="cpu") == 1
-    assert batched.group_size("auto", model="vgg16", members=36, device="cpu") == 1
+def test_stack_size_auto_and_explicit():
+    assert stacked.stack_size("auto", model="rf", members=36, device="cpu") == 1
+    assert stacked.stack_size("auto", model="vgg16", members=36, device="cpu") == 1
     for model in ("mlp-1", "mlp-3", "resnet18"):  # no gain on CPU: one by one there
-        assert batched.group_size("auto", model=model, members=36, device="cpu") == 1
-    assert batched.group_size(6, model="mlp-1", members=36, device="cpu") == 6  # unless asked
-    assert batched.group_size("6", model="mlp-1", members=36, device="cpu") == 6  # a notebook parameter
-    assert batched.group_size(8, model="resnet34", members=5, device="cpu") == 5
+        assert stacked.stack_size("auto", model=model, members=36, device="cpu") == 1
+    assert stacked.stack_size(6, model="mlp-1", members=36, device="cpu") == 6  # unless asked
+    assert stacked.stack_size("6", model="mlp-1", members=36, device="cpu") == 6  # a notebook parameter
+    assert stacked.stack_size(8, model="resnet34", members=5, device="cpu") == 5
     with pytest.raises(ValueError, match="cannot be batched"):
-        batched.group_size(4, model="vgg16", members=8, device="cpu")
+        stacked.stack_size(4, model="vgg16", members=8, device="cpu")
     with pytest.raises(ValueError, match="batch_models"):
-        batched.group_size("all", model="mlp-1", members=8, device="cpu")
+        stacked.stack_size("all", model="mlp-1", members=8, device="cpu")
     with pytest.raises(ValueError, match="batch_models must be >= 1"):
-        batched.group_size(0, model="mlp-1", members=8, device="cpu")
-    assert batched.batchable("MLP-5") and batched.batchable("resnet34") and not batched.batchable("mobilenet_v2")
+        stacked.stack_size(0, model="mlp-1", members=8, device="cpu")
+    assert stacked.batchable("MLP-5") and stacked.batchable("resnet34") and not stacked.batchable("mobilenet_v2")
 
 
 def test_member_bytes_counts_weights_states_and_batch_activations():
@@ -171,7 +171,7 @@ def test_member_bytes_counts_weights_states_and_batch_activations():
     model, info = make_model("mlp-1", C=1, H=8, W=8, K=10, width=8)
     # outputs of one image: Sequential 10, Flatten 64, Linear 8, ReLU 8, Linear 10 = 100 numbers
     assert info["params"] == 64 * 8 + 8 + 8 * 10 + 10
-    assert batched.member_bytes(model, C=1, H=8, W=8, batch_size=200) == 16 * info["params"] + 12 * 200 * 100
+    assert stacked.member_bytes(model, C=1, H=8, W=8, batch_size=200) == 16 * info["params"] + 12 * 200 * 100
     assert model.training  # left in training mode
 
 
@@ -198,14 +198,14 @@ def test_sklearn_subsets_in_worker_processes_give_the_one_process_records(digits
 
 
 def test_n_jobs_auto_uses_the_cores_for_costly_sklearn_fits_only(monkeypatch):
-    from xfactor_lib import subset_training as st
+    from xfactor_lib.training import subsets as st
 
-    monkeypatch.setattr(training, "cpu_threads", lambda: 4)
+    monkeypatch.setattr(st, "cpu_threads", lambda: 4)
     assert st._jobs("auto", model="rf", members=36) == 4
     assert st._jobs("auto", model="svc", members=5) == 2  # at least two subsets a worker
     assert st._jobs("auto", model="gnb", members=36) == 1  # a fit costs less than a process
     assert st._jobs("auto", model="mlp-3", members=36) == 1
-    monkeypatch.setattr(training, "cpu_threads", lambda: 1)  # a sweep cell sharing the machine
+    monkeypatch.setattr(st, "cpu_threads", lambda: 1)  # a sweep cell sharing the machine
     assert st._jobs("auto", model="rf", members=36) == 1
     assert st._jobs(3, model="gnb", members=2) == 2
     with pytest.raises(ValueError, match="neural net"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xfactor_lib import coreset_scores as cs
-from xfactor_lib import coresets, greedy
-from xfactor_lib.coresets import select, select_top
+from xfactor_lib import coresets
+from xfactor_lib.coresets import greedy, select, select_top
+from xfactor_lib.coresets import scores as cs
 from xfactor_lib.dynamics import Dynamics
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xfactor_lib import data
-from xfactor_lib.data import DataNotFoundError, load_dataset
+from xfactor_lib.data import DataNotFoundError, load_dataset, loading
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -108,7 +108,7 @@ def test_unknown_split_is_an_error():
 
 
 def test_missing_data_offline_names_the_folders_and_the_fix(tmp_path, tmp_cache, monkeypatch):
-    monkeypatch.setattr(data, "_shared_data", lambda: [])
+    monkeypatch.setattr(loading, "_shared_data", lambda: [])
     with pytest.raises(DataNotFoundError) as exc:
         load_dataset("fashion-mnist", "train", tmp_path / "nowhere", download=False)
     msg = str(exc.value)
@@ -118,14 +118,14 @@ def test_missing_data_offline_names_the_folders_and_the_fix(tmp_path, tmp_cache,
 
 
 def test_failed_download_is_reported_as_missing_data(tmp_path, tmp_cache, monkeypatch):
-    monkeypatch.setattr(data, "_shared_data", lambda: [])
-    monkeypatch.setattr(data, "_download_torchvision", lambda name, roots: None)
+    monkeypatch.setattr(loading, "_shared_data", lambda: [])
+    monkeypatch.setattr(loading, "_download_torchvision", lambda name, roots: None)
     with pytest.raises(DataNotFoundError, match="not found offline"):
         load_dataset("mnist", "test", tmp_path)
 
 
 def test_medmnist_missing_offline_is_a_clear_error(tmp_path, tmp_cache, monkeypatch):
-    monkeypatch.setattr(data, "_shared_data", lambda: [])
+    monkeypatch.setattr(loading, "_shared_data", lambda: [])
     with pytest.raises(DataNotFoundError, match="(?s)organamnist.npz.*Fix"):
         load_dataset("organamnist", "train", tmp_path, download=False)
 
@@ -328,7 +328,7 @@ def test_non_image_file_in_a_folder_is_named(tmp_path, tmp_cache):
 
 
 def test_data_summary_tables_and_verdict_come_from_the_records():
-    from xfactor_lib import data_stats
+    from xfactor_lib.data import stats as data_stats
 
     ds = load_dataset("digits", "test")
     stats = data.pixel_stats(ds).assign(scale="quick")

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from xfactor_lib import encoder
 from xfactor_lib.data import load_dataset
+from xfactor_lib.quality import encoder
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from xfactor_lib import diversity, greedy
+from xfactor_lib import diversity
+from xfactor_lib.coresets import greedy
 
 
 def _rmsd(A, B):

@@ -113,10 +113,19 @@ def test_bad_arguments_get_clear_errors(kwargs, error, match):
 
 
 def test_sklearn_and_small_nets_record_random_init():
-    _, info = models.make_model("rf", C=1, H=8, W=8, K=3, seed=4)
+    rf, info = models.make_model("rf", C=1, H=8, W=8, K=3, seed=4)
     assert info == {"model": "rf", "pretrained": False, "weights": "random init"}
-    net, info = models.make_model("cnn", C=1, H=8, W=8, K=3)
-    assert info["params"] == models.count_parameters(net) and info["weights"] == "random init"
+    assert rf.get_params()["random_state"] == 4 and models.count_parameters(rf) == 0
+    # Counted by hand, (C, K) = (1, 3): conv 3x3 1->32 with bias 320, BatchNorm 32 (weight, bias)
+    # 64, conv 3x3 32->64 with bias 18496, BatchNorm 64 128, linear 64*2*2 -> 3 with bias 771.
+    # (3, 10): the first conv 896 and the linear 2570 instead.
+    for C, K, by_hand in ((1, 3, 19779), (3, 10, 22154)):
+        net, info = models.make_model("cnn", C=C, H=8, W=8, K=K)
+        assert info["params"] == by_hand and info["weights"] == "random init"
+        assert models.count_parameters(net) == by_hand
+        assert net.eval()(torch.zeros(2, C, 8, 8)).shape == (2, K)
+    net[0].requires_grad_(False)  # frozen weights are not trainable: the first conv's 896 leave the count
+    assert models.count_parameters(net) == 22154 - 896
 
 
 @pytest.mark.parametrize("name, layers", [("mlp-1", 2), ("mlp-3", 4), ("mlp-5", 6)])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
@@ -37,9 +38,40 @@ def images(fig):
     return [ax for ax in fig.axes if any(isinstance(i, AxesImage) for i in ax.get_images())]
 
 
-def test_plots_package_reexports_the_study_x_figures():
-    assert plots.study_x.error_vs_size is plots.error_vs_size
-    assert plots.r2_heatmaps is plots.study_x.r2_heatmaps
+def test_error_vs_size_draws_hand_worked_means_and_points_on_labelled_log_axes():
+    rows = [  # (kind, model, n, error)
+        ("random", "rf", 10, 0.1), ("random", "rf", 10, 0.2), ("random", "rf", 10, 0.6),  # mean 0.3, median 0.2
+        ("random", "rf", 100, 0.02), ("random", "rf", 100, 0.06),  # mean 0.04
+        ("random", "svc", 10, 0.2), ("random", "svc", 10, 0.4),  # mean 0.3
+        ("random", "svc", 100, 0.05), ("random", "svc", 100, 0.07),  # mean 0.06
+        ("random", "gnb", 10, 0.9), ("random", "gnb", 100, 0.8),
+        ("selected", "rf", 10, 0.5), ("selected", "rf", 100, 0.01),
+    ]  # fmt: skip
+    records = pd.DataFrame(rows, columns=["kind", "model", "n", "error"]).assign(bacc=lambda d: 1 - d["error"])
+    fig = plots.error_vs_size(records, exclude=("gnb",))
+    random, selected = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["random subsets", "selected subsets"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["images per class (n)"] * 2 and random.get_ylabel() == "error"
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in fig.axes)
+    assert [line.get_label() for line in random.lines] == ["rf", "svc"]
+    assert [t.get_text() for t in random.get_legend().get_texts()] == ["rf", "svc"]
+    np.testing.assert_allclose(random.lines[0].get_xdata(), [10, 100])
+    np.testing.assert_allclose(random.lines[0].get_ydata(), [0.3, 0.04])
+    np.testing.assert_allclose(random.lines[1].get_ydata(), [0.3, 0.06])
+    drawn = sorted(map(tuple, np.concatenate([c.get_offsets() for c in random.collections])))
+    assert drawn == sorted((n, e) for kind, model, n, e in rows if kind == "random" and model != "gnb")
+    rf_dots = random.collections[0].get_facecolor()[0]
+    assert tuple(rf_dots[:3]) == tuple(to_rgb(random.lines[0].get_color()))
+    assert random.lines[0].get_color() != random.lines[1].get_color()
+    assert [line.get_label() for line in selected.lines] == ["rf"]
+    np.testing.assert_allclose(selected.lines[0].get_ydata(), [0.5, 0.01])
+    assert points(selected) == 2
+
+    by_bacc = plots.error_vs_size(records[records["kind"] == "random"], value="bacc", models=["svc", "rf"])
+    random, selected = by_bacc.axes
+    assert random.get_ylabel() == "bacc" and selected.get_title() == "selected subsets (none)"
+    assert [line.get_label() for line in random.lines] == ["svc", "rf"]
+    np.testing.assert_allclose(random.lines[1].get_ydata(), [0.7, 0.96])
 
 
 def test_error_vs_size_draws_a_line_per_model_and_a_point_per_row_on_log_axes():

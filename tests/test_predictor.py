@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from xfactor_lib import predictor
+from xfactor_lib.quality import predictor
 
 
 def _frame(n=60, seed=0, noise=0.05):

@@ -114,10 +114,38 @@ def test_schema_of_a_known_stage_is_checked_by_the_writer(tmp_path):
         records.write_records({"a": [1]}, tmp_path)
 
 
-def test_schemas_use_the_shared_names():
-    assert {"n", "size"} <= set(records.RECORD_SCHEMAS["x_subsets"]) and "n" in records.RECORD_SCHEMAS["x_train"]
-    assert "window" in records.RECORD_SCHEMAS["e_surrogate"]
-    assert not any("K" == c for cols in records.RECORD_SCHEMAS.values() for c in cols)
+SHARED_NAMES = {
+    # stage: (records as the stage's template writes them, a shared name, the old name for it)
+    "x_subsets": (
+        {"subset_id": ["x-10-random-0"], "study": ["x"], "dataset": ["mnist"], "kind": ["random"],
+         "indices": [[1, 2, 3]], "scale": ["quick"], "n": [10], "size": [100], "candidates": [[1, 2]]},
+        "n", "K",
+    ),
+    "x_train": (
+        {"subset_id": ["x-10-random-0"], "dataset": ["mnist"], "n": [10], "size": [100], "model": ["rf"],
+         "scale": ["quick"], "error": [0.2]},
+        "n", "K",
+    ),
+    "e_surrogate": (
+        {"dataset": ["cifar10"], "seed": [0], "model": ["resnet18"], "rate": [0.1], "window": [10], "step": [5],
+         "best_early": [0.4], "best_late": [0.6], "scale": ["quick"]},
+        "window", "L",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("stage", sorted(SHARED_NAMES))
+def test_writer_takes_records_in_the_shared_names_and_refuses_the_old_ones(tmp_path, stage):
+    columns, shared, old = SHARED_NAMES[stage]
+    frame = pd.DataFrame(columns)
+    out = records.write_records(frame, tmp_path / "new", stage=stage)
+    assert records.check_records(tmp_path / "new") is None
+    pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
+    renamed = frame.rename(columns={shared: old})
+    with pytest.raises(ValueError, match=rf"stage '{stage}' lacks column\(s\) \['{shared}'\]"):
+        records.write_records(renamed, tmp_path / "old", stage=stage)
+    assert not (tmp_path / "old" / records.RECORDS).exists()
+    records.write_records(renamed, tmp_path / "unchecked", stage="not_a_stage")  # unlisted stages pass
 
 
 def test_remove_partials_keeps_temporaries_of_live_writers(tmp_path):

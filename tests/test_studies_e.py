@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xfactor_lib import coreset_scores as cs
 from xfactor_lib import coresets, records, sweep, training
+from xfactor_lib.coresets import scores as cs
 from xfactor_lib.data import load_dataset
 from xfactor_lib.studies import e
 
@@ -107,7 +107,7 @@ def digits_surrogate(tmp_path_factory):
         n_val=len(y_val),
         device="cpu",
         out_dir=str(out),
-        params=dict(dataset="digits", seed=0, model="mlp-1", scale="smoke", window=1, step=1, pool_size=400),
+        params=dict(dataset="digits", seed=0, arch="mlp-1", scale="smoke", window=1, step=1, pool_size=400),
     )
     records.write_records(recs, out)
     return dict(
@@ -254,7 +254,7 @@ def synthetic_records(repeat_full: int = 1) -> pd.DataFrame:
 def synthetic_surrogates() -> pd.DataFrame:
     return pd.DataFrame(
         dict(
-            model="resnet18",
+            arch="resnet18",
             surrogate_epochs=12,
             window=3,
             step=3,

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xfactor_lib import greedy
+from xfactor_lib.coresets import greedy
 from xfactor_lib.data import load_dataset
 from xfactor_lib.similarity import class_means, tau_data
-from xfactor_lib.subset_optimized import optimized_subsets
 from xfactor_lib.subsets import (
     MANIFEST_COLUMNS,
     SKIPPED_COLUMNS,
@@ -25,6 +24,7 @@ from xfactor_lib.subsets import (
     study_x_manifest,
     subset_id,
 )
+from xfactor_lib.subsets.optimized import optimized_subsets
 
 ID_COLUMNS = [
     "kind", "study", "dataset", "repeat", "seed", "n", "size", "strategy", "direction", "m", "cb_bin", "source"

@@ -235,12 +235,60 @@ def test_sigkill_mid_sweep_then_rerun_runs_only_missing_cells(tmp_path):
     assert (sweep.sweep_status(run_dir)["status"] == "done").all()
 
 
-@pytest.mark.slow
-def test_local_workers_run_cells_in_parallel(tmp_path):
-    cfg = make_config(tmp_path, [1, 2, 3, 4])
-    report = sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True, workers=2, summaries=False)
-    assert (report["status"] == "done").all()
-    assert sorted(sweep.collect(tmp_path / "runs" / "tiny", "tiny")["square"]) == [1, 4, 9, 16]
+# Each cell announces that it started, then waits (up to `patience` s) until every cell of
+# the stage has started: with one cell at a time the first cell waits in vain and fails.
+BARRIER = [
+    (
+        "parameters",
+        "value = 0\nbarrier = ''\ncells = 2\npatience = 30.0\nscale = 'quick'\nrun_dir = ''\nout_dir = ''\n"
+        "quiet = False",
+    ),
+    (
+        "code",
+        "import time\nfrom pathlib import Path\nimport pandas as pd\nfrom xfactor_lib import records\n"
+        "start = time.time()\nPath(barrier, f'{value}.started').touch()\n"
+        "while len(list(Path(barrier).glob('*.started'))) < cells:\n"
+        "    if time.time() - start > patience:\n"
+        "        raise TimeoutError(f'cell {value} waited {patience} s for the other cells to start')\n"
+        "    time.sleep(0.02)\n"
+        "records.write_records(pd.DataFrame({'value': [value], 'start': [start], 'end': [time.time()]}), out_dir)",
+    ),
+]
+
+
+def _exec_in_process(template, output, params, cwd, **options):
+    """A stand-in for papermill: the template's code cells, run in the calling process
+    (a pool worker forked from the test) with ``params`` over its parameters cell."""
+    import nbformat
+
+    scope: dict = {}
+    for cell in nbformat.read(str(template), as_version=4).cells:
+        if cell.cell_type == "code":
+            exec(cell.source, scope)  # noqa: S102 - the test's own notebook
+            if "parameters" in cell.metadata.get("tags", []):
+                scope.update(params)
+
+
+def test_local_workers_run_cells_in_parallel(tmp_path, monkeypatch):
+    from xfactor_lib.sweep import engine
+
+    monkeypatch.setattr(engine, "_execute_notebook", _exec_in_process)  # no kernel start-up: fast
+    write_notebook(tmp_path / "barrier.ipynb", BARRIER)
+    (tmp_path / "barrier").mkdir()
+    stage = {
+        "name": "both",
+        "template": "barrier.ipynb",
+        "params": {"barrier": str(tmp_path / "barrier"), "cells": 2},
+        "grid": {"value": [1, 2]},
+    }
+    path = tmp_path / "barrier.yaml"
+    path.write_text(yaml.safe_dump({"name": "barrier", "stages": [stage]}))
+    report = sweep.run_sweep(path, runs_root=tmp_path / "runs", quiet=True, workers=2, summaries=False)
+    assert report["status"].tolist() == ["done", "done"], report["error"].tolist()
+    assert sorted(p.name for p in (tmp_path / "barrier").iterdir()) == ["1.started", "2.started"]
+    rec = sweep.collect(tmp_path / "runs" / "barrier", "both")
+    assert sorted(rec["value"]) == [1, 2]
+    assert rec["start"].max() < rec["end"].min()  # each cell was still running when the other started
 
 
 @pytest.mark.slow

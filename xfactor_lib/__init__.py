@@ -1,13 +1,14 @@
 """xfactor: dataset-quality research for image classification.
 
-Four layers, each importing only the ones below it (docs/architecture.md):
+Packages in layers, each importing only the ones below it (docs/architecture.md; the
+``lint-imports`` contract in pyproject.toml keeps it so):
 
-1. ``notebooks/`` — templates and summaries (not part of the package);
-2. ``studies`` — one pipeline per study: ``studies.x``, ``studies.a``, ``studies.e``, ``studies.q``;
-3. concepts, one noun each: ``similarity``, ``diversity``, ``subsets``, ``coresets``, ``greedy``,
-   ``dynamics``, ``quality``, ``encoder``, ``predictor``, ``training``, ``models``, ``stats``,
-   ``regression``, ``plots``, ``explore``;
-4. core: ``data``, ``records``, ``sweep``, ``_validation``.
+1. ``explore``, ``plots`` — the face: the explorer widget, one figure per function;
+2. ``studies`` — one pipeline per study: ``studies.x``, ``studies.a``, ``studies.q``, ``studies.e``;
+3. concepts: ``quality``, ``subsets``; ``coresets``, ``training``; ``regression``,
+   ``agreement``, ``dynamics``, ``models``;
+4. engines: ``diversity`` (LCR), ``similarity`` (RMSD, kernels, embeddings, neighbours), ``stats``;
+5. core: ``data``, ``sweep``, ``records``, ``_validation``.
 
 Modules are nouns, functions are verbs. See the README for the two commands that run everything.
 """

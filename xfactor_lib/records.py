@@ -88,6 +88,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def save_table(frame: Any, out_dir: str | os.PathLike, name: str) -> Path | None:
+    """Write a summary table ``frame`` as ``out_dir/name`` CSV (no index), atomically.
+
+    Nothing is written (None is returned) when ``out_dir`` is empty: a summary notebook run
+    by hand keeps its tables on screen.
+    """
+    if not out_dir:
+        return None
+    return atomic_write(Path(out_dir) / name, lambda p: frame.to_csv(p, index=False))
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
     """Call ``writer(tmp_path)`` and rename the result to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -19,7 +19,7 @@
 # %% tags=["parameters"]
 dataset: str = "mnist"  # any name load_dataset accepts
 seed: int = 0  # surrogate seed (and pool / validation draw)
-model: str = "resnet18"  # surrogate architecture
+arch: str = "resnet18"  # the surrogate's architecture
 pool_size: int = 0  # images the surrogate trains on, class-balanced (0: all but validation)
 val_size: int = 1000  # validation images carved from train (ignored when use_val_split)
 use_val_split: bool = False  # use the data set's own val split (MedMNIST)
@@ -42,81 +42,20 @@ out_dir: str = ""  # set by the sweep
 quiet: bool = False  # no progress bars (set by the sweep)
 
 # %%
-from xfactor_lib import data, plots, records, training
+from xfactor_lib import data, plots, records
 from xfactor_lib.studies import e
 
 train, test = data.load_train_test(dataset, test_sample=test_sample)
-pool, val_idx, X_val, y_val = e.carve(
-    train, dataset=dataset, use_val_split=use_val_split, pool_size=pool_size, val_size=val_size, seed=seed
-)
-config = training.TrainConfig.from_dict(train_config)
-search = e.coreset_config(search_config, n_pool=len(pool), full_epochs=full_epochs)
-print(f"pool {len(pool)} images, validation {len(y_val)}, surrogate {model}, search coresets {search.steps} steps")
+run = e.run_surrogate(train, test, params=locals(), out_dir=out_dir, device=device, progress=not quiet)
+print(run.summary)
 
 # %%
-dyn, info, surrogate = e.train_surrogate(
-    train, pool, model=model, config=config, device=device, seed=seed, mode=record_mode, progress=not quiet
-)
-surrogate_test = training.evaluate(surrogate, test.images, test.labels, K=train.K, device=device)
-print(f"surrogate: {info['epochs']} epochs, train acc {info['train_acc']:.3f}, test acc {surrogate_test['acc']:.4f}")
-E, enc = e.pool_embedding(
-    train, pool, out_dir=out_dir, per_class=encoder_per_class, epochs=encoder_epochs, seed=seed, device=device
-)
-print(f"reference encoder: {enc.n_train} pool images, {enc.epochs} epochs, held-out acc {enc.heldout_acc:.3f}")
+plots.study_e.error_score_curves(run.dynamics)
+
+# %%
+plots.study_e.window_curves(e.window_summary(run.windows.table.assign(dataset=dataset)), window=window)
+
+# %%
 if out_dir:
-    e.save_surrogate(out_dir, dyn, pool, val_idx, embed=E)
-
-# %%
-plots.study_e.error_score_curves(dyn)
-
-# %%
-windows = e.search_windows(
-    dyn,
-    train,
-    pool,
-    X_val,
-    y_val,
-    rates=rates,
-    window=window,
-    step=step,
-    arch=search_arch,
-    config=search,
-    variant=eva_variant,
-    device=device,
-    seed=seed,
-)
-print("best windows on validation:", windows.best)
-plots.study_e.window_curves(e.window_summary(windows.table.assign(dataset=dataset)), window=window)
-
-# %%
-recs = e.surrogate_records(
-    windows,
-    info=info,
-    test_metrics=surrogate_test,
-    config=config,
-    search_config=search,
-    n_pool=len(pool),
-    n_val=len(y_val),
-    device=device,
-    out_dir=out_dir,
-    params=dict(
-        dataset=dataset,
-        seed=seed,
-        model=model,
-        scale=scale,
-        window=window,
-        step=step,
-        eva_variant=eva_variant,
-        search_arch=search_arch,
-        pool_size=pool_size,
-        record_mode=record_mode,
-        test_sample=test_sample,
-        full_epochs=full_epochs,
-        encoder_epochs=encoder_epochs,
-        encoder_per_class=encoder_per_class,
-        encoder_heldout_acc=enc.heldout_acc,
-    ),
-)
-if out_dir:
-    records.write_records(recs, out_dir)
-recs
+    records.write_records(run.records, out_dir)
+run.records

@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import data, diversity, predictor, quality, records, stats, subsets, sweep, training
-from ..sweep_config import cell_id
+from .. import data, diversity, quality, records, subsets, sweep, training
+from ..studies import q as study_q
+from ..sweep.config import cell_id
 from .runs import QUALITY_STAGE, RESULT_STAGES, SUBSET_STAGES
 
 __all__ = ["write_demo_run", "run_or_demo", "DEMO_MARKER"]
@@ -64,13 +65,11 @@ def _quality(train: data.Dataset, manifests: list[pd.DataFrame], fits: list[Path
     ref = quality.make_reference(train.images, train.labels, per_class=per_class, probe_per_class=probe)
     table = quality.measures_table(manifest, train.images, train.labels, reference=ref)
     recs = pd.concat([pd.read_parquet(f / records.RECORDS) for f in fits], ignore_index=True)
-    x = recs[(recs["study"] == "x") & (recs["model"] != "gnb")].copy()
-    x["z"] = stats.zscores(x)
-    targets = x.groupby("subset_id")["z"].mean().rename("z_mean").to_frame()
-    targets = targets.join(recs[recs["study"] == "a"].groupby("subset_id")["bacc"].mean(), how="outer")
-    design = [c for c in ("study", "dataset", "n", "size", "kind", "strategy", "direction", "m", "repeat", "subset_id")
-              if c in manifest.columns]  # fmt: skip
-    out = manifest[design].assign(group=predictor.candidate_groups(manifest)).merge(table, on="subset_id")
+    x_targets = study_q.x_targets(recs[recs["study"] == "x"]).set_index("subset_id")[["z_mean"]]
+    a_targets = study_q.a_targets(recs[recs["study"] == "a"]).set_index("subset_id")[["bacc"]]
+    targets = x_targets.join(a_targets, how="outer")
+    design = [c for c in study_q.DESIGN_COLUMNS if c in manifest.columns]
+    out = manifest[design].assign(group=study_q.group_ids(manifest)).merge(table, on="subset_id")
     return out.join(targets, on="subset_id").assign(scale=SCALE, ref_per_class=per_class, tau_data=ref.tau)
 
 

@@ -8,14 +8,7 @@ IPython / Jupyter registers a PNG formatter for them, so a notebook cell that en
 """
 
 from . import data, study_a, study_e, study_q, study_x
-from .study_x import (
-    class_spearman_heatmaps,
-    error_vs_size,
-    overlap_heatmaps,
-    r2_heatmaps,
-    zscore_cdfs,
-    zscore_scatter,
-)
+from .study_x import class_spearman_heatmaps, error_vs_size, overlap_heatmaps, r2_heatmaps, zscore_cdfs, zscore_scatter
 
 __all__ = [
     "data",

@@ -4,8 +4,9 @@ Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state
 work under any backend. Every number comes from a *summary*: the output of
 :func:`xfactor_lib.studies.e.coreset_summary` (columns ``[dataset, arch,] method, rate,
 mean, sd, n``; method ``"full"`` is the full-data reference at rate 1.0) or of
-:func:`xfactor_lib.studies.e.window_summary`; this module only lays them out (and, a
-plotting layer, imports no study pipeline).
+:func:`xfactor_lib.studies.e.window_summary`; this module only lays them out. Table 1
+(:func:`coreset_table`) and the method labels live in :mod:`xfactor_lib.studies.e.summary`
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,44 +21,16 @@ from matplotlib.figure import Figure
 
 from .._validation import check_frame
 from ..dynamics import Dynamics
+from ..studies.e.summary import METHOD_LABELS, coreset_table, method_order, rate_label
 
 __all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves", "error_score_curves"]
 
-#: Display names, in the paper's order, then the training-free methods (SPEC 5).
-METHOD_LABELS = {
-    "full": "Full dataset",
-    "random": "Random",
-    "forgetting": "Forgetting",
-    "entropy": "Entropy",
-    "el2n": "EL2N",
-    "aum": "AUM",
-    "ccs": "CCS",
-    "eva": "EVA",
-    "var_s": "VAR-S",
-    "exp_s": "EXP-S",
-    "var_d": "VAR-D",
-    "exp_d": "EXP-D",
-    "coverage": "Coverage",
-    "coverage_emb": "Coverage (emb.)",
-    "coverage_clean": "Coverage (clean)",
-    "a_max": "A₀-max",
-    "k_center": "k-Center",
-}
 #: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
 ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))
 
 
 def _check_summary(summary: pd.DataFrame) -> None:
     check_frame(summary, ["method", "rate", "mean", "sd"], what="summary (studies.e.coreset_summary output)")
-
-
-def _method_order(methods: Sequence[str]) -> list[str]:
-    known = [m for m in METHOD_LABELS if m in set(methods)]
-    return known + sorted(set(methods) - set(known))
-
-
-def _rate_label(rate: float) -> str:
-    return f"{100 * rate:g}%"
 
 
 def _grid(summary: pd.DataFrame) -> tuple[list, list]:
@@ -78,52 +51,6 @@ def _part(summary: pd.DataFrame, dataset, arch) -> pd.DataFrame:
 
 def _title(*keys) -> str:
     return " / ".join(str(k) for k in keys if k is not None)
-
-
-def coreset_table(summary: pd.DataFrame, *, percent: bool = True, digits: int = 2) -> pd.DataFrame:
-    """Table 1: methods x rates, cells ``"mean ± sd"`` over seeds (display only).
-
-    Parameters
-    ----------
-    summary : DataFrame
-        :func:`~xfactor_lib.studies.e.coreset_summary` output (``dataset, arch`` become
-        index levels when several are present).
-    percent : bool
-        Show values x 100 (accuracy in %).
-    digits : int
-
-    Returns
-    -------
-    DataFrame
-        Index: method display names (full data first); columns: rates as ``"2%"`` ...;
-        the full-data row repeats its value in every column; a missing cell is ``""``.
-    """
-    _check_summary(summary)
-    scale = 100.0 if percent else 1.0
-    fmt = f"{{:.{digits}f}}"
-
-    def cell(mean: float, sd: float) -> str:
-        sd_txt = "–" if pd.isna(sd) else fmt.format(scale * sd)
-        return f"{fmt.format(scale * mean)} ± {sd_txt}"
-
-    extra = [k for k in ("dataset", "arch") if k in summary.columns and summary[k].nunique() > 1]
-    rates = sorted(summary.loc[summary["method"] != "full", "rate"].unique())
-    columns = [_rate_label(r) for r in rates]
-    rows, index = [], []
-    groups = summary.groupby(extra, sort=True) if extra else [((), summary)]
-    for key, part in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        for method in _method_order(part["method"].unique()):
-            m = part[part["method"] == method]
-            if method == "full":
-                rows.append([cell(m["mean"].iloc[0], m["sd"].iloc[0])] * len(rates))
-            else:
-                by_rate = {r: cell(mu, sd) for r, mu, sd in zip(m["rate"], m["mean"], m["sd"])}
-                rows.append([by_rate.get(r, "") for r in rates])
-            index.append((*key, METHOD_LABELS.get(method, method)))
-    names = [*extra, "method"]
-    idx = pd.MultiIndex.from_tuples(index, names=names) if extra else pd.Index([i[-1] for i in index], name="method")
-    return pd.DataFrame(rows, index=idx, columns=pd.Index(columns, name="rate"))
 
 
 def _draw_methods(
@@ -154,7 +81,7 @@ def _draw_methods(
             ls=(styles or {}).get(method, "-"),
             label=METHOD_LABELS.get(method, method),
         )
-    ax.set_xticks(range(len(rates)), labels=[_rate_label(r) for r in rates])
+    ax.set_xticks(range(len(rates)), labels=[rate_label(r) for r in rates])
     ax.set_xlabel("selection rate")
 
 
@@ -181,7 +108,7 @@ def accuracy_vs_rate(
         ``"full"`` rows exist, a horizontal line labelled ``"Full dataset"``.
     """
     _check_summary(summary)
-    present = [m for m in _method_order(summary["method"].unique()) if m != "full"]
+    present = [m for m in method_order(summary["method"].unique()) if m != "full"]
     methods = present if methods is None else list(methods)
     unknown = sorted(set(methods) - set(present))
     if unknown:
@@ -341,7 +268,7 @@ def window_curves(summary: pd.DataFrame, *, metric: str = "score", window: int =
                     color=cmap(i / max(len(combos) - 1, 1)),
                     label=_window_label(int(e), lt, window),
                 )
-            ax.set_xticks(range(len(rates)), labels=[_rate_label(r) for r in rates])
+            ax.set_xticks(range(len(rates)), labels=[rate_label(r) for r in rates])
             ax.set_xlabel("selection rate")
             ax.set_ylabel(metric)
             ax.legend(fontsize=6, ncols=2)

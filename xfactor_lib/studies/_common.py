@@ -53,8 +53,8 @@ def train_subsets(
     row_hook : callable, optional
         ``row_hook(X, y) -> dict`` of more columns per subset.
     batch_models : int or "auto"
-        Subsets of equal size train as stacks of this many nets (:mod:`xfactor_lib.batched`;
-        1: one by one; recorded in ``batch_models`` / ``group_size``).
+        Subsets of equal size train as stacks of this many nets (:mod:`xfactor_lib.training.stacked`;
+        1: one by one; recorded in ``batch_models`` / ``stack_size``).
     amp : bool
         bf16 autocast of stacked nets on CUDA (recorded; no effect on CPU).
     n_jobs : int or "auto"
@@ -112,13 +112,6 @@ def with_design(recs: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
 def save(frame: pd.DataFrame, out_dir: str | os.PathLike) -> Path | None:
     """Write ``frame`` as a cell's records (atomically); nothing when ``out_dir`` is empty."""
     return records.write_records(frame, out_dir) if out_dir else None
-
-
-def save_table(frame: pd.DataFrame, out_dir: str | os.PathLike, name: str) -> Path | None:
-    """Write ``frame`` as ``out_dir/name`` CSV (atomically); nothing when ``out_dir`` is empty."""
-    if not out_dir:
-        return None
-    return records.atomic_write(Path(out_dir) / name, lambda p: frame.to_csv(p, index=False))
 
 
 # --------------------------------------------------------------------------- verdict text

@@ -24,12 +24,12 @@ import pandas as pd
 
 from .. import data, diversity, regression, subsets, sweep
 from .._validation import check_frame
+from ..records import save_table
 from ._common import (
     grid_deviation,
     listing,
     paper_protocol,
     save,
-    save_table,
     test_deviations,
     train_subsets,
     training_deviations,

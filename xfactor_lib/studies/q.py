@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import data, encoder, predictor, quality, regression, stats, sweep
+from .. import data, quality, regression, stats, sweep
 from .._validation import check_frame
-from ._common import interval, listing, save, save_table
+from ..quality import encoder, predictor
+from ..records import save_table
+from ._common import interval, listing, save
 
 __all__ = [
     "STAGES",
@@ -59,7 +61,7 @@ STAGES = ("q_measures",)
 FAMILY_SETS = ("lcr", "coverage", "vendi", "ambiguity", "typicality", "pixel", "all")
 #: The target of each study (study A also records ``acc`` and ``auc_macro``).
 TARGETS = {"x": "z_mean", "a": "bacc"}
-_DESIGN = ("study", "dataset", "n", "size", "kind", "strategy", "direction", "m", "repeat", "subset_id")
+DESIGN_COLUMNS = ("study", "dataset", "n", "size", "kind", "strategy", "direction", "m", "repeat", "subset_id")
 
 
 # --------------------------------------------------------------------------- 1. measures
@@ -187,7 +189,7 @@ def measure_dataset(
         info["encoder_acc"] = enc.heldout_acc
         ref = quality.make_reference(X, y, per_class=per_class, probe_per_class=probe_per_class, seed=seed, embed=E)
     table = quality.measures_table(manifest, X, y, reference=ref, embed=E, progress=not quiet)
-    design = manifest[[c for c in (*_DESIGN, "group", "cb_1") if c in manifest.columns]]
+    design = manifest[[c for c in (*DESIGN_COLUMNS, "group", "cb_1") if c in manifest.columns]]
     recs = design.merge(table, on="subset_id", how="left", validate="one_to_one")
     targets = [t for _, t in frames if t is not None]
     for t in targets:

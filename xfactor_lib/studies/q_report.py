@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import data, predictor, quality, sweep
+from .. import data, quality, sweep
 from .._validation import check_int
+from ..quality import predictor
 
 __all__ = [
     "ReportData",

@@ -23,15 +23,15 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import agreement, data, stats, subset_optimized, subsets, sweep
+from .. import agreement, data, stats, subsets, sweep
 from .._validation import check_frame
+from ..records import save_table
 from ._common import (
     grid_deviation,
     interval,
     listing,
     paper_protocol,
     save,
-    save_table,
     test_deviations,
     train_subsets,
     training_deviations,
@@ -82,13 +82,13 @@ def make_subsets(
     seed: int = 0,
     scale: str = "quick",
     optimizers: Sequence[str] = (),
-    optimized_sources: Sequence[str] = subset_optimized.SOURCES,
+    optimized_sources: Sequence[str] = subsets.SOURCES,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every study X subset of ``n`` images per class of ``dataset``'s training split.
 
     ``optimizers`` (e.g. ``["coverage", "a_max"]``) adds ``kind = "optimized"`` subsets
     chosen by those training-free objectives from each of ``optimized_sources`` (the whole
-    class; the selected grid's candidates): :func:`subset_optimized.optimized_subsets`.
+    class; the selected grid's candidates): :func:`subsets.optimized_subsets`.
 
     Returns
     -------
@@ -103,7 +103,7 @@ def make_subsets(
     grid = dict(ms=ms, strategies=strategies, directions=directions, repeats=repeats, seed=seed, dataset=dataset)
     manifest = subsets.study_x_manifest(train.images, train.labels, n, n_random=n_random, **grid)
     if optimizers:
-        opt = subset_optimized.optimized_subsets(
+        opt = subsets.optimized_subsets(
             train.images, train.labels, n, methods=optimizers, sources=optimized_sources, ms=ms, repeats=repeats,
             seed=seed, dataset=dataset,
         )  # fmt: skip

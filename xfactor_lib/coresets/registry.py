@@ -1,0 +1,421 @@
+"""Coreset selection: every method behind one call, :func:`select`.
+
+``select(method, *, rate, X=None, y=None, dynamics=None, embed=None, seed=0, **options)``
+returns the sorted int64 indices of a coreset of M = ceil(rate x N) samples (:func:`coreset_size`).
+Dynamics-based methods score the samples from one recorded surrogate run
+(:class:`~xfactor_lib.dynamics.Dynamics`, scores in :mod:`xfactor_lib.coresets.scores`)
+and keep one end of the score (:func:`select_top`, ties to the lower index):
+
+| method | score per sample | keeps |
+| --- | --- | --- |
+| ``random`` | uniform [0, 1) draws from ``seed`` | highest (a uniform draw) |
+| ``forgetting`` | correct -> incorrect flips; never learned = T + 1 | highest (most forgotten) |
+| ``entropy`` | prediction entropy of the final softmax | highest |
+| ``el2n`` | S at one early epoch (``epoch``, default 20), averaged over runs | highest |
+| ``aum`` | mean over epochs of target logit minus largest other logit | **lowest** (hardest) |
+| ``ccs`` | AUM; drop the hardest ``beta`` x N, then 50 equal-width bins smallest-first | stratified |
+| ``eva`` | Var(S, early window) + Var(S, late window) (``variant="released"``: normalised mean) | highest |
+| ``var_s`` / ``exp_s`` | variance / mean of S in one window (``start``) | highest |
+| ``var_d`` / ``exp_d`` | variance sum / mean of S over two windows | highest |
+
+Training-free methods (SPEC 5, :mod:`xfactor_lib.coresets.greedy`) read the images ``X`` and labels
+``y`` (no surrogate run) and pick greedily under class-balanced budgets (M split evenly over
+the classes, the remainder to the largest; :func:`~xfactor_lib.coresets.greedy.class_budgets`):
+
+| method | objective per class | keeps |
+| --- | --- | --- |
+| ``coverage`` | facility location on pixel ``exp(-RMSD / tau)``, ``tau = tau_data`` | greedy |
+| ``coverage_emb`` | facility location on the clipped cosine of ``embed`` (an (N, d) array) | greedy |
+| ``coverage_clean`` | ``coverage`` picking only images whose nearest neighbours share their label | greedy |
+| ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
+| ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
+
+A new method joins by one :func:`register` call with a :class:`Method` entry;
+:func:`select` needs no change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .._validation import check_choice, check_int, check_rate
+from ..dynamics import Dynamics
+from . import greedy
+from . import scores as cs
+
+__all__ = [
+    "Method",
+    "METHODS",
+    "KEEPS",
+    "register",
+    "select",
+    "coreset_size",
+    "select_top",
+    "ccs_select",
+    "ccs_default_beta",
+    "WINDOW_METHODS",
+]
+
+_ENDS = ("highest", "lowest")
+_NEEDS = ("dynamics", "images", "embedding", "none")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One coreset method of the registry.
+
+    Attributes
+    ----------
+    name : str
+    keeps : str
+        Which end of the score the coreset keeps (``"highest"``, ``"lowest"``) or how it
+        picks (``"stratified"``, ``"greedy"``); stated in the docs table too.
+    needs : {"dynamics", "images", "embedding", "none"}
+        What :func:`select` must be given: a Dynamics, images ``X`` with labels ``y``, an
+        embedding ``embed`` with labels ``y``, or only a sample count (from whichever is given).
+    options : tuple of str
+        Keyword options the method takes; ``required`` those without a default.
+    score : callable, optional
+        ``score(inputs, seed=..., **options) -> (N,)``; ``inputs`` is a :class:`Inputs`.
+    pick : callable, optional
+        ``pick(inputs, rate, seed=..., **options) -> indices`` for methods that do not
+        keep one end of a score (CCS, the greedy methods).
+    many_runs : bool
+        Accepts a list of Dynamics (averaged), as EL2N does.
+    """
+
+    name: str
+    keeps: str
+    needs: str
+    options: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    score: Callable[..., np.ndarray] | None = None
+    pick: Callable[..., np.ndarray] | None = None
+    many_runs: bool = False
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a method reads: ``X`` (N, ...), ``y`` (N,), ``runs`` (list of Dynamics), ``embed`` (N, d), ``N``."""
+
+    N: int
+    X: Any = None
+    y: Any = None
+    runs: tuple[Dynamics, ...] = ()
+    embed: Any = None
+
+    @property
+    def dynamics(self) -> Dynamics:
+        return self.runs[0]
+
+
+#: Every registered method by name.
+METHODS: dict[str, Method] = {}
+#: Which end of each method's score a coreset keeps (a view of :data:`METHODS`).
+KEEPS: dict[str, str] = {}
+#: Methods whose options are EVA window starts: option names taken from the chosen windows.
+WINDOW_METHODS = {
+    "eva": ("early_start", "late_start", "window"),
+    "var_d": ("early_start", "late_start", "window"),
+    "exp_d": ("early_start", "late_start", "window"),
+    "var_s": ("start", "window"),
+    "exp_s": ("start", "window"),
+}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to :data:`METHODS` (a name may be registered once)."""
+    if method.name in METHODS:
+        raise ValueError(f"coreset method {method.name!r} is already registered")
+    if method.keeps not in (*_ENDS, "stratified", "greedy") or (method.score is None) == (method.pick is None):
+        raise ValueError(
+            f"method {method.name!r}: keeps must be highest/lowest/stratified/greedy and exactly one of score or pick"
+            " given"
+        )
+    check_choice(method.needs, "needs", _NEEDS)
+    METHODS[method.name] = method
+    KEEPS[method.name] = method.keeps
+    return method
+
+
+def coreset_size(N: int, rate: float) -> int:
+    """M = ceil(rate x N), the number of samples a coreset keeps (at least 1).
+
+    ``rate x N`` is rounded to 9 decimals first so that e.g. 0.1 x 30 gives 3, not 4.
+    """
+    N = check_int(N, "N", low=1)
+    rate = check_rate(rate)
+    return max(1, int(math.ceil(round(rate * N, 9))))
+
+
+def select_top(scores: Any, rate: float, *, keep: str = "highest") -> np.ndarray:
+    """Sorted indices of the M = ceil(rate x N) samples at one end of ``scores``.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (N,)
+    rate : float in (0, 1]
+    keep : {"highest", "lowest"}
+        Which end is kept; among equal scores the lower index is kept first.
+
+    Returns
+    -------
+    ndarray, shape (M,), int64, sorted ascending
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1 or scores.size == 0:
+        raise ValueError(f"scores must be a non-empty vector (N,), got shape {scores.shape}")
+    if np.isnan(scores).any():
+        raise ValueError(
+            f"scores contain {int(np.isnan(scores).sum())} NaN value(s), e.g. from "
+            "unrecorded epochs; record every sample every epoch or drop those samples"
+        )
+    check_choice(keep, "keep", _ENDS)
+    M = coreset_size(scores.size, rate)
+    key = -scores if keep == "highest" else scores
+    order = np.lexsort((np.arange(scores.size), key))
+    return np.sort(order[:M]).astype(np.int64)
+
+
+def ccs_default_beta(rate: float) -> float:
+    """Hard cutoff beta used when none is given: 0 for rate >= 0.5, 0.1 for 0.2 <= rate < 0.5, else 0.3.
+
+    Modelled on the CCS authors' CIFAR-10 settings (their released command uses beta = 0.3
+    at 90 % pruning, smaller cutoffs at lower pruning); a project choice, since the EVA
+    paper does not state its beta. Pass ``beta`` to override.
+    """
+    rate = check_rate(rate)
+    return 0.0 if rate >= 0.5 else 0.1 if rate >= 0.2 else 0.3
+
+
+def ccs_select(
+    scores: Any, M: int, *, beta: float, n_bins: int = 50, seed: int, hard_is_low: bool = True
+) -> np.ndarray:
+    """Coverage-centric coreset selection (Zheng et al. 2023).
+
+    Drops the hardest ``floor(beta x N)`` samples, splits the remaining score range into
+    ``n_bins`` equal-width bins (the maximum falls in the last bin), then visits the bins
+    from the smallest to the largest count, giving each ``min(count, budget left // bins
+    left)`` random samples, so the unused share of small bins spills over to the rest.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (N,)
+        Difficulty score, e.g. AUM.
+    M : int
+        Coreset size; at most ``N - floor(beta x N)``.
+    beta : float in [0, 1)
+        Fraction of all N samples dropped as too hard (likely mislabelled).
+    n_bins : int
+    seed : int
+    hard_is_low : bool
+        True when low scores are hard (AUM); False when high ones are (forgetting, EL2N).
+        Among equal scores the lower index is dropped first.
+
+    Returns
+    -------
+    ndarray, shape (M,), int64, sorted
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"scores must be a non-empty vector (N,), got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite for CCS binning (got NaN or inf)")
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be a fraction in [0, 1), got {beta!r}")
+    n_bins = check_int(n_bins, "n_bins", low=1)
+    N = s.size
+    n_drop = int(np.floor(beta * N + 1e-9))
+    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or not 1 <= M <= N - n_drop:
+        raise ValueError(
+            f"M must be an int in 1..{N - n_drop} (N={N} minus the {n_drop} hardest "
+            f"dropped by beta={beta}); got {M!r}; lower beta or the rate"
+        )
+    order = np.lexsort((np.arange(N), s if hard_is_low else -s))
+    keep = np.sort(order[n_drop:])
+    ks = s[keep]
+    lo, hi = ks.min(), ks.max()
+    width = (hi - lo) / n_bins
+    bins = np.minimum(((ks - lo) / width).astype(np.int64), n_bins - 1) if width > 0 else np.zeros(ks.size, np.int64)
+    counts = np.bincount(bins, minlength=n_bins)
+    budgets = _allocate(counts, int(M))
+    rng = np.random.default_rng(seed)
+    by_bin = np.lexsort((rng.random(ks.size), bins))  # random order within each bin
+    sorted_bins = bins[by_bin]
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(ks.size) - first[sorted_bins]
+    return np.sort(keep[by_bin[rank < budgets[sorted_bins]]]).astype(np.int64)
+
+
+def _allocate(counts: np.ndarray, M: int) -> np.ndarray:
+    """Per-bin budgets: bins smallest first, each min(count, left // bins left)."""
+    budgets = np.zeros_like(counts)
+    left = M
+    order = np.argsort(counts, kind="stable")
+    for i, b in enumerate(order):
+        take = min(int(counts[b]), left // (len(order) - i))
+        budgets[b] = take
+        left -= take
+    return budgets
+
+
+# --------------------------------------------------------------------------- the registry
+def _ccs_pick(inp: Inputs, rate: float, *, seed: int, beta: float | None = None, n_bins: int = 50) -> np.ndarray:
+    beta = ccs_default_beta(rate) if beta is None else beta
+    return ccs_select(
+        cs.aum_scores(inp.dynamics.margin),
+        coreset_size(inp.N, rate),
+        beta=beta,
+        n_bins=n_bins,
+        seed=seed,
+        hard_is_low=True,
+    )
+
+
+def _windowed(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    return lambda inp, seed, **opts: fn(inp.dynamics.S, **opts)
+
+
+_DUAL = ("early_start", "late_start", "window")
+for _m in (
+    Method("random", "highest", "none", score=lambda inp, seed: cs.random_scores(inp.N, seed=seed)),
+    Method("forgetting", "highest", "dynamics", score=lambda inp, seed: cs.forgetting_scores(inp.dynamics.correct)),
+    Method("entropy", "highest", "dynamics", score=lambda inp, seed: cs.entropy_scores(inp.dynamics.probs)),
+    Method(
+        "el2n",
+        "highest",
+        "dynamics",
+        ("epoch",),
+        many_runs=True,
+        score=lambda inp, seed, **o: cs.el2n_scores(list(inp.runs), **o),
+    ),
+    Method("aum", "lowest", "dynamics", score=lambda inp, seed: cs.aum_scores(inp.dynamics.margin)),
+    Method("ccs", "stratified", "dynamics", ("beta", "n_bins"), pick=_ccs_pick),
+    Method(
+        "eva", "highest", "dynamics", (*_DUAL, "variant"), ("early_start", "late_start"), score=_windowed(cs.eva_scores)
+    ),
+    Method("var_s", "highest", "dynamics", ("start", "window"), ("start",), score=_windowed(cs.var_single)),
+    Method("exp_s", "highest", "dynamics", ("start", "window"), ("start",), score=_windowed(cs.exp_single)),
+    Method("var_d", "highest", "dynamics", _DUAL, _DUAL[:2], score=_windowed(cs.var_dual)),
+    Method("exp_d", "highest", "dynamics", _DUAL, _DUAL[:2], score=_windowed(cs.exp_dual)),
+):
+    register(_m)
+
+
+def _greedy(fn: Callable[..., np.ndarray], *, seeded: bool = True, **fixed: Any) -> Callable[..., np.ndarray]:
+    """A pick function running a :mod:`greedy` selector on the inputs at ``rate``."""
+
+    def pick(inp: Inputs, rate: float, *, seed: int, **opts: Any) -> np.ndarray:
+        kw = {"seed": seed} if seeded else {}
+        return fn(inp.X, inp.y, rate=rate, **fixed, **kw, **opts)
+
+    return pick
+
+
+def _coverage_emb(inp: Inputs, rate: float, *, seed: int, max_clients: int = 8192) -> np.ndarray:
+    return greedy.coverage_select(None, inp.y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
+
+
+_COVER = ("tau", "max_clients")
+for _m in (
+    Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select)),
+    Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb),
+    Method(
+        "coverage_clean",
+        "greedy",
+        "images",
+        (*_COVER, "neighbours"),
+        pick=_greedy(greedy.coverage_select, drop_ambiguous=True),
+    ),
+    Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False)),
+    Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select)),
+):
+    register(_m)
+
+
+def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None) -> Inputs:
+    runs: tuple[Dynamics, ...] = ()
+    if dynamics is not None:
+        runs = tuple(dynamics) if isinstance(dynamics, (list, tuple)) else (dynamics,)
+        if not runs or not all(isinstance(r, Dynamics) for r in runs):
+            raise TypeError("dynamics must be a Dynamics (or, for el2n, a list of them)")
+        if len(runs) > 1 and not m.many_runs:
+            raise ValueError(f"only el2n averages several surrogate runs; pass one Dynamics for {m.name!r}")
+    if m.needs == "dynamics" and not runs:
+        raise ValueError(f"method {m.name!r} scores training dynamics: pass dynamics= (a recorded surrogate run)")
+    if m.needs == "images" and (X is None or y is None):
+        raise ValueError(f"method {m.name!r} scores the images: pass X= and y=")
+    if m.needs == "embedding" and (embed is None or y is None):
+        raise ValueError(f"method {m.name!r} works on an embedding: pass embed= (an (N, d) array) and y=")
+    sizes = {len(v) for v in (X, y, embed) if v is not None} | {r.N for r in runs}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"X, y, embed and dynamics must describe the same N samples; got sizes {sorted(sizes) or 'none'}"
+        )
+    return Inputs(N=sizes.pop(), X=X, y=y, runs=runs, embed=embed)
+
+
+def select(
+    method: str,
+    *,
+    rate: float,
+    X: Any = None,
+    y: Any = None,
+    dynamics: Dynamics | Sequence[Dynamics] | None = None,
+    embed: Any = None,
+    seed: int = 0,
+    **options: Any,
+) -> np.ndarray:
+    """Coreset indices by any registered method.
+
+    Parameters
+    ----------
+    method : str
+        A name of :data:`METHODS` (module table: what each scores and keeps).
+    rate : float in (0, 1]
+        Coreset fraction; M = ceil(rate x N).
+    X : ndarray, shape (N, C, H, W), optional
+        Images, for methods that score them (``needs="images"``).
+    y : ndarray, shape (N,), optional
+        Labels, likewise.
+    dynamics : Dynamics or list of Dynamics, optional
+        One recorded surrogate run (``el2n`` also takes several, averaged).
+    embed : ndarray, shape (N, d), optional
+        An embedding of the N samples (``coverage_emb``; e.g. the reference encoder's,
+        :func:`xfactor_lib.quality.encoder.load_or_train`).
+    seed : int
+        For ``random``, the sampling inside ``ccs``, the first pick of ``k_center`` and
+        the client sample of ``coverage`` on classes above ``max_clients``.
+    **options
+        ``el2n``: ``epoch`` (20). ``ccs``: ``beta`` (default :func:`ccs_default_beta`),
+        ``n_bins`` (50). ``eva``: ``early_start``, ``late_start``, ``window`` (10),
+        ``variant`` ("sum" | "released"). ``var_s``/``exp_s``: ``start``, ``window``.
+        ``var_d``/``exp_d``: ``early_start``, ``late_start``, ``window``. ``coverage``:
+        ``tau`` (default ``tau_data``), ``max_clients`` (8192); ``coverage_emb``:
+        ``max_clients``; ``coverage_clean``: those and ``neighbours`` (10); ``a_max``:
+        ``q`` (0), ``tau`` (1, the Alpha paper's).
+
+    Returns
+    -------
+    ndarray, shape (M,), int64, sorted
+    """
+    check_choice(method, "coreset method", list(METHODS))
+    m = METHODS[method]
+    rate = check_rate(rate)
+    bad = set(options) - set(m.options)
+    if bad:
+        raise ValueError(f"method {method!r} takes options {list(m.options) or 'none'}; got unexpected {sorted(bad)}")
+    missing = [k for k in m.required if k not in options]
+    if missing:
+        raise ValueError(
+            f"method {method!r} needs {missing} (window start epochs, chosen on the validation split "
+            "by studies.e.search_windows)"
+        )
+    inp = _inputs(m, X, y, dynamics, embed)
+    if m.pick is not None:
+        return m.pick(inp, rate, seed=seed, **options)
+    return select_top(m.score(inp, seed=seed, **options), rate, keep=m.keeps)

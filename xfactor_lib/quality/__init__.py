@@ -1,0 +1,45 @@
+"""Study Q's concept: the quality of a training subset measured before training.
+
+- :mod:`.pool` — the distance blocks between a reference sample and many subsets' images,
+  computed once (the bottom of the package);
+- :mod:`.measurement` — the training-free measures (:func:`measures`,
+  :func:`measures_table`) of a subset against a class-balanced :class:`Reference`;
+- :mod:`.review` — near-duplicate pairs and the least-covered reference images (the report);
+- :mod:`.encoder` — the reference CNN whose embedding gives the embedding kernel;
+- :mod:`.predictor` — single-measure R^2, grouped cross-validated prediction, transfer.
+
+Add a measure: compute it in :mod:`.measurement` (from :mod:`.pool`'s blocks), name it in
+:func:`measure_names` and give it a :func:`family`; study Q's tables pick it up.
+"""
+
+from . import encoder, predictor
+from .measurement import (
+    AMBIGUITY_K,
+    FAMILIES,
+    Reference,
+    class_table,
+    family,
+    make_reference,
+    measure_names,
+    measures,
+    measures_table,
+    vendi,
+)
+from .review import least_covered, near_duplicates
+
+__all__ = [
+    "AMBIGUITY_K",
+    "FAMILIES",
+    "Reference",
+    "class_table",
+    "family",
+    "make_reference",
+    "measure_names",
+    "measures",
+    "measures_table",
+    "vendi",
+    "near_duplicates",
+    "least_covered",
+    "encoder",
+    "predictor",
+]

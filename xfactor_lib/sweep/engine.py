@@ -1,0 +1,385 @@
+"""Resumable papermill sweeps.
+
+A config (YAML, see :mod:`.config`) lists stages, each a template
+notebook over a grid of parameters; every name in it is checked against the template
+before anything runs. Every cell of a stage's grid runs as papermill into
+``<runs_root>/<sweep>/<cell-id>/`` (``notebook.ipynb``, ``records.parquet``,
+``metrics.json``). A cell is done when its records read back and match the row count and
+checksum its ``metrics.json`` recorded (:func:`records.check_records`); anything else runs
+again, so an interrupted sweep reruns only what is missing or broken. After the stages,
+summary notebooks run over the collected records and are rendered to HTML in
+``<runs_root>/<sweep>/summaries/``.
+
+One sweep at a time owns a run directory: it holds ``.sweep.lock`` (an OS file lock, with
+the holder's pid and host written in it) while it runs; a second sweep on the same folder
+refuses, or waits with ``wait=True``. The OS releases the lock when its holder dies.
+
+Cells of one stage run in parallel (``workers`` local processes, or a dask distributed
+cluster given by ``scheduler``); stages run in order, so a stage may read earlier ones
+with :func:`.results.collect`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from .. import records
+from ..records import sweep_lock
+from .config import Cell, SweepConfig, check_stages, load_config
+from .results import is_done
+
+__all__ = ["run_cell", "run_sweep", "render_summaries", "notebook_to_html"]
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+NOTEBOOK = "notebook.ipynb"
+SUMMARIES = "summaries"
+REPORT_COLUMNS = ["cell_id", "stage", "status", "seconds", "skipped", "error", "redo"]
+# The kernel's own log is transport chatter ("Kernel is running over TCP without
+# encryption", and "KeyboardInterrupt caught in kernel" when jupyter_client interrupts it on
+# shutdown); a cell's real errors reach the sweep through the executed notebook instead.
+_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+def _execute_notebook(template: Path, output: Path, params: dict[str, Any], cwd: Path, **options: Any) -> None:
+    import papermill as pm
+
+    pm.execute_notebook(
+        str(template),
+        str(output),
+        parameters=params,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(cwd),
+        extra_arguments=_KERNEL_ARGS,
+        **options,
+    )
+
+
+def _error_line(exc: BaseException) -> str:
+    """``"ValueError: message"`` of a failed notebook (papermill's message holds the whole traceback)."""
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    return f"{ename}: {evalue}"
+
+
+# --------------------------------------------------------------------------- one cell
+def _worker_init(threads: int) -> None:
+    """Set up a local worker: share the cores, and die with the sweep process.
+
+    Each worker's kernels get ``threads`` BLAS/torch threads (cores / workers), so
+    parallel cells do not oversubscribe the machine. On Linux the kernel kills the worker
+    when the sweep process dies (a SIGKILL cannot be caught), and its notebook kernels
+    notice their parent is gone and exit.
+    """
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _redo_reason(out: Path) -> str | None:
+    """Why a cell folder that exists is run again (None for a fresh cell)."""
+    if not out.exists():
+        return None
+    metrics = records.read_json(out / records.METRICS)
+    if metrics.get("status") == "failed":
+        return f"failed before: {str(metrics.get('error')).splitlines()[0]}"
+    if (out / records.RECORDS).is_file():
+        return records.check_records(out)
+    return "interrupted before writing its records"
+
+
+def run_cell(
+    cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True, threads: int | None = None
+) -> dict[str, Any]:
+    """Execute one cell with papermill unless it is done; returns its report row.
+
+    A folder from an interrupted, failed or unverifiable try is cleared first (the
+    reason is the row's ``redo``). ``metrics.json`` is written before the notebook runs
+    and completed after; a failure keeps the executed notebook and writes the error there;
+    it does not raise. ``threads`` sets the BLAS / torch threads of the cell's kernel.
+    """
+    if threads is not None:
+        for var in _THREAD_VARS:
+            os.environ[var] = str(threads)
+    out = Path(run_dir) / cell.id
+    if is_done(out):
+        return {"cell_id": cell.id, "stage": cell.stage, "status": "done", "skipped": True}
+    redo = _redo_reason(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    params = dict(cell.params, run_dir=str(Path(run_dir).resolve()), out_dir=str(out.resolve()), quiet=quiet)
+    metrics: dict[str, Any] = {
+        "cell_id": cell.id,
+        "stage": cell.stage,
+        "template": str(cell.template),
+        "params": cell.params,
+        "started": time.time(),
+        "status": "running",
+        "threads": threads or os.cpu_count(),
+        "host": socket.gethostname(),
+    }
+    records.write_json(metrics, out / records.METRICS)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"status": "done"}
+    try:
+        _execute_notebook(cell.template, out / NOTEBOOK, params, out, log_output=False)
+        why = records.check_records(out)
+        if why is not None:
+            raise RuntimeError(f"template {cell.template.name} finished but its records are not valid: {why}")
+    except Exception as exc:  # noqa: BLE001 - a failed cell is reported, not fatal
+        result = {"status": "failed", "error": _error_line(exc)[:2000], "traceback": traceback.format_exc()[-4000:]}
+    result["seconds"] = time.perf_counter() - t0
+    records.update_json(out / records.METRICS, **result)
+    return {
+        "cell_id": cell.id,
+        "stage": cell.stage,
+        "status": result["status"],
+        "seconds": result["seconds"],
+        "error": result.get("error"),
+        "skipped": False,
+        "redo": redo,
+    }
+
+
+def _run_cell_args(args: tuple) -> dict[str, Any]:
+    cell, run_dir, quiet, threads = args
+    return run_cell(cell, run_dir, quiet=quiet, threads=threads)
+
+
+# --------------------------------------------------------------------------- sweeps
+def run_sweep(
+    config: str | os.PathLike | SweepConfig,
+    *,
+    scale: str = "quick",
+    runs_root: str | os.PathLike = "runs",
+    name: str | None = None,
+    workers: int = 1,
+    scheduler: str | Any | None = None,
+    quiet: bool = False,
+    summaries: bool = True,
+    stages: Iterable[str] | None = None,
+    wait: bool = False,
+) -> pd.DataFrame:
+    """Run every cell not yet done, stage by stage, then render the summaries.
+
+    Parameters
+    ----------
+    config : path or SweepConfig
+        Checked in full (:func:`load_config`) before any cell runs.
+    scale : {"smoke", "quick", "paper"}
+    runs_root : path
+        Parent of the sweep folder ``<runs_root>/<name>``.
+    name : str, optional
+        Sweep folder name; default the config's ``name``.
+    workers : int
+        Local processes running cells of a stage in parallel.
+    scheduler : str or dask.distributed.Client, optional
+        Send cells to this dask cluster instead of local processes.
+    quiet : bool
+        No progress bars (also passed to the templates).
+    summaries : bool
+        Render the summary notebooks at the end.
+    stages : iterable of str, optional
+        Only these stages (each must be a stage of the config).
+    wait : bool
+        When another sweep holds the run directory, wait for it instead of refusing.
+
+    Returns
+    -------
+    DataFrame
+        One row per cell of this run: ``cell_id, stage, status, seconds, skipped, error,
+        redo`` (``redo``: why a cell that had a folder ran again).
+
+    Raises
+    ------
+    SweepConfigError
+        The config or a stage name is invalid (nothing ran).
+    SweepLockedError
+        Another sweep holds the run directory and ``wait`` is False.
+    """
+    cfg = config if isinstance(config, SweepConfig) else load_config(config, scale=scale)
+    wanted = check_stages(cfg, stages)
+    run_dir = Path(runs_root) / (name or cfg.name)
+    with sweep_lock(run_dir, wait=wait):
+        records.remove_partials(run_dir)  # only those whose writer is gone
+        records.write_json(
+            {
+                "config": str(cfg.path),
+                "scale": cfg.scale,
+                "name": name or cfg.name,
+                "stages": [s.name for s in cfg.stages],
+                "cells": [c.id for c in cfg.cells()],
+                "summaries": [str(p) for p in cfg.summaries],
+            },
+            run_dir / "sweep.json",
+        )
+        rows = _run_stages(cfg, run_dir, wanted, workers=workers, scheduler=scheduler, quiet=quiet)
+        if summaries and cfg.summaries:
+            render_summaries(cfg, run_dir, quiet=quiet)
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, workers: int, scheduler, quiet: bool):
+    from tqdm.auto import tqdm
+
+    chosen = [s for s in cfg.stages if wanted is None or s.name in wanted]
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=sum(len(s.cells(cfg.scale)) for s in chosen), desc=f"sweep {cfg.name}", unit="cell", disable=quiet)
+    client = _dask_client(scheduler) if scheduler is not None else None
+    todo: dict[str, list[Cell]] = {}
+    for stage in chosen:
+        cells = stage.cells(cfg.scale)
+        todo[stage.name] = [c for c in cells if not is_done(run_dir / c.id)]
+        for c in cells:
+            if c not in todo[stage.name]:
+                rows.append({"cell_id": c.id, "stage": c.stage, "status": "done", "skipped": True})
+                bar.update(1)
+
+    def report(res: dict[str, Any]) -> None:
+        rows.append(res)
+        if res["status"] == "failed":  # one line per failed cell, as it happens
+            bar.write(f"FAILED {res['cell_id']}: {str(res['error']).splitlines()[0]}", file=sys.stderr)
+        bar.update(1)
+
+    try:
+        if client is None and workers > 1:
+            names = [s.name for s in chosen]
+            needs = {n: [d for d in cfg.dependencies(n) if d in names] for n in names}
+            for res in _execute_graph(todo, needs, run_dir, workers=workers, quiet=quiet, bar=bar):
+                report(res)
+        else:  # one stage after another (one process, or a dask cluster)
+            for stage in chosen:
+                bar.set_postfix_str(stage.name)
+                for res in _execute(todo[stage.name], run_dir, client=client, quiet=quiet):
+                    report(res)
+    finally:
+        bar.close()
+        if client is not None and isinstance(scheduler, str):
+            client.close()
+    return rows
+
+
+def _execute_graph(todo: dict[str, list[Cell]], needs: dict[str, list[str]], run_dir: Path, *, workers, quiet, bar):
+    """Run the cells of ``todo`` (stage -> cells, in config order) on ``workers`` local processes.
+
+    A stage's cells start once every stage it ``needs`` has finished (all its cells ran,
+    whatever their status, as one stage after another would). At most ``workers`` cells
+    are in flight, and a free worker takes the ready cell that comes first in the config,
+    so the stages of one study keep their order and an independent study fills the gaps
+    (e.g. study E's surrogate beside study X's longest training cell).
+    """
+    order = {name: i for i, name in enumerate(todo)}
+    left = {name: len(cells) for name, cells in todo.items()}
+    finished = {name for name, n in left.items() if n == 0}
+    started: set[str] = set()
+    ready: list[tuple[int, int, Cell]] = []
+
+    def release() -> None:
+        for name in todo:
+            if name not in started and all(d in finished for d in needs[name]):
+                started.add(name)
+                ready.extend((order[name], i, c) for i, c in enumerate(todo[name]))
+        ready.sort(key=lambda t: t[:2])
+
+    # Each worker gets an equal share of the cores, fixed by --workers alone: torch's CPU
+    # results depend on its thread count, so a resumed sweep must use the same one.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    release()
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
+        running: dict[Any, Cell] = {}
+        while ready or running:
+            while ready and len(running) < workers:
+                cell = ready.pop(0)[2]
+                running[pool.submit(_run_cell_args, (cell, run_dir, quiet, threads))] = cell
+                bar.set_postfix_str(cell.stage)
+            done, _ = wait(set(running), return_when=FIRST_COMPLETED)
+            for f in done:
+                cell = running.pop(f)
+                yield f.result()
+                left[cell.stage] -= 1
+                if left[cell.stage] == 0:
+                    finished.add(cell.stage)
+            release()
+
+
+def _dask_client(scheduler: str | Any):
+    from dask.distributed import Client
+
+    return scheduler if isinstance(scheduler, Client) else Client(scheduler)
+
+
+def _execute(cells: list[Cell], run_dir: Path, *, client, quiet: bool):
+    """Run ``cells`` on a dask cluster (``client``) or one after another in this process."""
+    if client is None:
+        for c in cells:
+            yield run_cell(c, run_dir, quiet=quiet)
+        return
+    from dask.distributed import as_completed
+
+    futures = [
+        client.submit(run_cell, c, str(run_dir), quiet=quiet, pure=False, key=f"{c.id}-{time.time_ns()}") for c in cells
+    ]
+    for fut in as_completed(futures):
+        yield fut.result()
+
+
+# --------------------------------------------------------------------------- summaries
+def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: bool = True) -> list[Path]:
+    """Execute the summary notebooks over ``run_dir`` and render them to HTML.
+
+    Returns the HTML files written. A summary that fails loses its old HTML (a stale page
+    must not pass for a result), keeps its executed notebook with the error, is reported
+    on stderr and listed in ``summaries/failed.json`` (removed once all succeed).
+    """
+    out = Path(run_dir) / SUMMARIES
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"run_dir": str(Path(run_dir).resolve()), "out_dir": str(out.resolve()), "quiet": quiet}
+    written: list[Path] = []
+    failed: dict[str, str] = {}
+    for nb in cfg.summaries:
+        executed = out / nb.name
+        html = executed.with_suffix(".html")
+        tmp = out / f"{records.TMP_PREFIX}{os.getpid()}-{nb.name}"
+        try:
+            _execute_notebook(nb, tmp, params, out)
+            os.replace(tmp, executed)
+            page = notebook_to_html(executed)
+            records.atomic_write(html, lambda p, page=page: p.write_text(page))
+            written.append(html)
+        except Exception as exc:  # noqa: BLE001 - one broken summary must not hide the others
+            html.unlink(missing_ok=True)
+            if tmp.exists():
+                os.replace(tmp, executed)  # the executed notebook shows where it broke
+            failed[nb.name] = _error_line(exc)
+            print(f"summary {nb.name} FAILED: {failed[nb.name].splitlines()[0]}", file=sys.stderr)
+    if failed:
+        records.write_json(failed, out / "failed.json")
+    elif (out / "failed.json").exists():
+        (out / "failed.json").unlink()
+    return written
+
+
+def notebook_to_html(path: str | os.PathLike) -> str:
+    """An executed notebook as a standalone HTML page (inputs shown, outputs embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(path), as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    return body
