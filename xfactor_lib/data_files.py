@@ -210,20 +210,12 @@ def folder_files(path: Path, split: str) -> tuple[list[tuple[Path, int]], list[s
     return files, classes
 
 
-def read_images(files: list[Path], base: Path) -> np.ndarray:
-    """uint8 ``(N, C, H, W)`` from image files of one size (grey, or RGB when any is colour)."""
-    from PIL import Image, UnidentifiedImageError
+def read_images(files: list[Path], base: Path, *, pixel_scale: float | None = None) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` from image files of one size (grey, or RGB when any is colour).
 
-    imgs = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                imgs.append(np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"{f} is not a readable image ({type(exc).__name__}); remove or replace it") from None
-    shapes = {a.shape[:2] for a in imgs}
-    if len(shapes) > 1:
-        raise ValueError(f"images in {base} differ in size ({sorted(shapes)[:3]}...); resize them to one size")
-    rgb = any(a.ndim == 3 for a in imgs)
-    arr = np.stack([(np.stack([a] * 3, -1) if a.ndim == 2 else a) if rgb else a for a in imgs])
-    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2) if rgb else arr[:, None], dtype=np.uint8)
+    16-bit, 32-bit and float files are scaled by their bit depth or ``pixel_scale``
+    (:func:`xfactor_lib.data_images.read_image_files`, which also returns how).
+    """
+    from .data_images import read_image_files
+
+    return read_image_files(files, base, pixel_scale=pixel_scale)[0]
