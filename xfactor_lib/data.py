@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import records
-from ._validation import as_float, check_choice, closest
+from ._validation import as_float, check_choice, check_indices, closest
 from .data_files import (
     SPLITS,
     DataNotFoundError,
@@ -120,8 +120,8 @@ class Dataset:
         return np.bincount(self.labels, minlength=self.K)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "Dataset":
-        """The images at ``indices`` (same classes, name and split)."""
-        idx = np.asarray(indices, dtype=np.int64)
+        """The images at ``indices`` (same classes, name and split); a boolean mask of length N works too."""
+        idx = check_indices(indices, f"subset indices of {self.name}/{self.split}", n=self.N, check_range=False)
         if idx.size and (idx.min() < 0 or idx.max() >= self.N):
             raise IndexError(
                 f"subset indices must lie in 0..{self.N - 1} for {self.name}/{self.split}; "

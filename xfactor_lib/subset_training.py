@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import batched
-from ._validation import auto_or_int
+from ._validation import auto_or_int, check_indices
 from .models import is_torch_model, make_model
 from .training import (
     TrainConfig,
@@ -122,7 +122,7 @@ def fit_subsets(
     Xte, yte = test.images, test.labels
     if test_indices is not None:
         Xte, yte = Xte[np.asarray(test_indices)], yte[np.asarray(test_indices)]
-    subs = [np.asarray(i, dtype=np.int64) for i in manifest["indices"]]
+    subs = [check_indices(i, f"indices of manifest row {r}") for r, i in enumerate(manifest["indices"])]
     dev = _device(device) if is_torch_model(model) else "cpu"
     need = 0
     if str(dev).startswith("cuda") and batch_models == "auto" and batched.batchable(model):
