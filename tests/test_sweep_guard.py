@@ -4,7 +4,12 @@ fails one cell (not the sweep) for a folder it cannot clear; CLI edges give one 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +206,24 @@ def test_ctrl_c_stops_with_one_line_saying_how_to_resume(tmp_path, monkeypatch, 
         f"python -m xfactor_lib sweep {cfg} --runs-root '{tmp_path / 'my runs'}' --quiet\n"
     )
     assert captured.out == ""
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_local_workers_ends_the_sweep_with_one_line_and_it_resumes(tmp_path):
+    cfg = make_config(tmp_path, [1, 2, 3], sleep=60)
+    run = tmp_path / "runs" / "tiny"
+    cmd = [sys.executable, "-m", "xfactor_lib", "sweep", str(cfg), "--runs-root", str(tmp_path / "runs")]
+    cmd += ["--workers", "2", "--quiet", "--no-summaries"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(run.glob("tiny--*/metrics.json"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the kernels are inside their 60 s sleep
+    t0 = time.time()
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
+    out, err = proc.communicate(timeout=60)
+    assert time.time() - t0 < 30  # the running cells were not waited for
+    assert proc.returncode == 130 and out == ""
+    again = shlex.join(["python", *cmd[1:]])
+    assert err.splitlines() == [f"interrupted: finished cells are kept; to resume, run the same command again: {again}"]
+    assert not list(run.glob("tiny--*/records.parquet"))

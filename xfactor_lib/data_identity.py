@@ -90,13 +90,9 @@ def files_fingerprint(paths: list[Path], base: Path | None = None) -> str:
 def _folder_files(path: Path) -> list[Path]:
     from .data_files import IMAGE_EXT, SPLITS
 
-    return [
-        f
-        for s in SPLITS
-        if (path / s).is_dir()
-        for f in (path / s).rglob("*")
-        if f.suffix.lower() in IMAGE_EXT and f.is_file()
-    ]
+    splits = [path / s for s in SPLITS if (path / s).is_dir()]  # the files the loader reads: <split>/<class>/<image>
+    classes = [c for s in splits for c in s.iterdir() if c.is_dir()]
+    return [f for c in classes for f in c.iterdir() if f.suffix.lower() in IMAGE_EXT and f.is_file()]
 
 
 def dataset_fingerprint(name: Any, *, root: str | os.PathLike | None = None) -> str | None:
