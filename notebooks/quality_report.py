@@ -71,6 +71,8 @@ plots.study_q.least_covered(rd.X, worst)
 # %% [markdown]
 # ## The subset's measures among random subsets of the same class counts
 # Percentile 50 is a typical random subset; far from 50 in either direction is unusual.
+# `percentile_lo`..`percentile_hi` is its 95 % interval from the `n_random` draws: where it
+# covers 50 the subset is indistinguishable from random on that measure.
 
 # %%
 table = q_report.report_measures(rd, idx, n_random=n_random, seed=seed)
@@ -85,4 +87,4 @@ table.round(4)
 
 # %%
 estimate = q_report.report_prediction(run_dir, table)
-Markdown(q_report.prediction_text(estimate, table))
+Markdown(q_report.prediction_text(estimate, table, classes=classes))

@@ -31,11 +31,27 @@ def test_single_r2_is_squared_pearson_raw_by_default_and_of_the_logs_on_request(
     assert out.set_index("measure").loc["c", "r2"] == pytest.approx(rc * rc, rel=1e-12)
 
 
-def test_single_r2_per_group():
-    df = pd.concat([_frame(seed=0).assign(n=10), _frame(seed=1).assign(n=30)])
-    out = predictor.single_r2(df, ["a", "b"], "t", by=["n"])
-    assert out.groupby("n").size().tolist() == [2, 2]
-    assert (out["n_subsets"] == 60).all()
+def test_single_r2_per_group_is_the_squared_pearson_r_within_each_group():
+    # n = 10: the target follows a; n = 30 (fewer rows): it falls with b; pooled, neither holds
+    ten = _frame(n=60, seed=0).assign(n=10)
+    thirty = _frame(n=40, seed=1).assign(n=30)
+    thirty["t"] = -5 * thirty["b"] + 0.05 * np.random.default_rng(3).normal(size=40)
+    df = pd.concat([thirty, ten], ignore_index=True)
+    out = predictor.single_r2(df, ["a", "b", "c"], "t", by=["n"])
+    assert list(out.columns) == ["n", "measure", "r", "r2", "n_subsets"]
+    for n, part in ((10, ten), (30, thirty)):
+        got = out[out["n"] == n]
+        brute = [scipy.stats.pearsonr(part[m], part["t"])[0] for m in ("a", "b", "c")]
+        order = np.argsort([-r * r for r in brute], kind="stable")
+        assert got["measure"].tolist() == [("a", "b", "c")[i] for i in order]  # best first
+        np.testing.assert_allclose(got["r"], np.array(brute)[order], rtol=1e-10)
+        np.testing.assert_allclose(got["r2"], np.array(brute)[order] ** 2, rtol=1e-10)
+        assert (got["n_subsets"] == len(part)).all()
+    assert out.loc[out["n"] == 10, "measure"].iloc[0] == "a" and out.loc[out["n"] == 30, "measure"].iloc[0] == "b"
+    assert out.loc[out["n"] == 30, "r"].iloc[0] < -0.99
+    pooled = predictor.single_r2(df, ["a"], "t")["r2"].iloc[0]
+    assert pooled == pytest.approx(scipy.stats.pearsonr(df["a"], df["t"])[0] ** 2, rel=1e-10)
+    assert pooled < out.loc[(out["n"] == 10) & (out["measure"] == "a"), "r2"].item() - 0.1
 
 
 def test_cross_validated_r2_is_high_for_a_true_relation_and_low_for_noise():

@@ -1,6 +1,7 @@
 """Study A pipeline: balance subsets -> training + diversity features -> regressions -> verdict."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from xfactor_lib import diversity, regression
@@ -69,11 +70,51 @@ def test_verdict_reports_exact_ties_together():
     assert "single A_0 and R_0 (" in text
 
 
-def test_top_table_and_overview_are_rounded_tables():
+def _adj_r2_by_hand(recs, feature):
+    """bacc ~ 1 + log feature + log pixels (channels and classes are constant: collinear with the intercept)."""
+    X = np.column_stack([np.ones(len(recs)), np.log(recs[feature]), np.log(recs["pixels"])])
+    y = recs["bacc"].to_numpy()
+    resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    r2 = 1 - resid @ resid / ((y - y.mean()) @ (y - y.mean()))
+    return r2, 1 - (len(y) - 1) / (len(y) - X.shape[1]) * (1 - r2)
+
+
+def test_regressions_and_top_table_give_the_adjusted_r2_of_an_ols_fitted_by_hand():
     recs = make_a_records()
-    top = a.top_table(a.fit_regressions(recs, ["bacc"]), k=3)
-    assert top.loc[("single", 1), "label"] == "A_0"
+    results = a.fit_regressions(recs, ["bacc"])
+    single = results["bacc"][results["bacc"]["kind"] == "single"].set_index("label")
+    top = a.top_table(results, k=3)
     assert list(top.index.get_level_values("kind").unique()) == ["single", "pair", "triple", "group"]
+    for rank, feature in ((1, "A_0"), (2, "size")):  # bacc = 0.1 log A_0 + noise; size is A_0's scale
+        r2, adj = _adj_r2_by_hand(recs, feature)
+        assert single.loc[feature, "r2"] == pytest.approx(r2, rel=1e-9)
+        assert single.loc[feature, "adj_r2"] == pytest.approx(adj, rel=1e-9)
+        row = top.loc[("single", rank)]
+        assert row["label"] == feature and row["n_obs"] == len(recs)
+        assert row[["adj_r2", "r2"]].tolist() == pytest.approx([round(adj, 3), round(r2, 3)], abs=1e-12)
+
+
+def test_overview_gives_counts_and_means_per_dataset_and_size_rounded_to_3_decimals():
+    rows = [  # (dataset, size, bacc, CB_1, A_0)
+        ("digits", 64, 0.1234, 1.0, 10.0),
+        ("digits", 64, 0.5678, 2.0, 20.0),  # means 0.3456, 1.5, 15
+        ("digits", 128, 0.33333, 3.0, 7.0),  # alone: 0.333
+        ("mnist", 64, 0.9, 4.0, 1.0),
+        ("mnist", 64, 0.8, 5.0, 2.0),
+        ("mnist", 64, 0.7005, 6.0, 4.0),  # means 0.8001666 -> 0.8, 5, 2.3333 -> 2.333
+    ]
+    recs = pd.DataFrame(rows, columns=["dataset", "size", "bacc", "CB_1", "A_0"]).assign(
+        subset_id=[f"s{i}" for i in range(len(rows))]
+    )
     over = a.overview(recs)
-    assert over.loc[("mnist", 64), "subsets"] == 12
-    assert over.loc[("mnist", 64), "bacc"] == round(over.loc[("mnist", 64), "bacc"], 3)
+    assert list(over.index) == [("digits", 64), ("digits", 128), ("mnist", 64)]
+    assert over["subsets"].tolist() == [2, 1, 3]
+    expected = pd.DataFrame(
+        {"bacc": [0.346, 0.333, 0.8], "CB_1": [1.5, 3.0, 5.0], "A_0": [15.0, 7.0, 2.333]}, index=over.index
+    )
+    pd.testing.assert_frame_equal(over[["bacc", "CB_1", "A_0"]], expected, check_exact=False, atol=1e-12)
+    synthetic = a.overview(make_a_records())  # 12 subsets per (dataset, size); means within 5e-4 of a plain loop
+    for (dataset, size), row in synthetic.iterrows():
+        part = [r for r in make_a_records().to_dict("records") if r["dataset"] == dataset and r["size"] == size]
+        assert row["subsets"] == len(part) == 12
+        assert abs(row["bacc"] - sum(r["bacc"] for r in part) / len(part)) <= 5e-4 + 1e-12

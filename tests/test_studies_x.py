@@ -1,16 +1,18 @@
 """Study X pipeline: subsets -> training -> headline numbers -> verdict."""
 
+import itertools
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import statsmodels.formula.api as smf
 
 from xfactor_lib import agreement, stats
 from xfactor_lib.studies import x
 
-from synthetic import make_records
+from synthetic import hand_zscores, make_records
 
 
 def verdict_records(**kwargs):
@@ -21,17 +23,41 @@ def verdict_records(**kwargs):
 # --------------------------------------------------------------------------- headline
 
 
-def test_headline_table_collects_the_headline_numbers():
-    records = make_records()
-    table = x.headline_table(records, n_boot=50, seed=1)
+def _shares(y: pd.Series, a: pd.Series, b: pd.Series) -> dict[str, float]:
+    """Variance shares of a balanced two-way layout, from group means alone."""
+    total = ((y - y.mean()) ** 2).sum()
+    between = lambda key: (y.groupby(key).transform("mean") - y.mean()).pow(2).sum() / total  # noqa: E731
+    within = (y - y.groupby([a, b]).transform("mean")).pow(2).sum() / total
+    model, n = between(a), between(b)
+    return {"model": model, "n": n, "model:n": 1 - within - model - n, "explained": 1 - within}
+
+
+def test_headline_table_matches_r2_ks_and_variance_shares_computed_by_hand():
+    paper = make_records()  # gnb, rf, svc, mlp-1; 10 random and 6 selected subsets at n = 10 and 30
+    optimized = paper[paper["kind"] == "selected"].assign(  # no quality shared between models at all
+        kind="optimized", strategy="coverage", source="class", subset_id=lambda d: d["subset_id"] + "-opt"
+    )
+    optimized["error"] = np.random.default_rng(5).uniform(0.01, 1.0, len(optimized))
+    table = x.headline_table(pd.concat([paper, optimized], ignore_index=True), n_boot=50, seed=1)
     got = table.set_index(["quantity", "subsets", "model"])
-    for kind in ("all", "selected", "random"):
-        m = agreement.mean_r2(records, kind=kind, n_boot=50, seed=1)
-        assert got.loc[("mean_r2", kind, ""), ["value", "lo", "hi"]].tolist() == [m["r2"], m["lo"], m["hi"]]
-    ks = stats.ks_normal(records)
-    assert got.loc[("ks_p", "random", ""), "value"] == ks["p"]
-    ve = stats.variance_explained(records, kind="selected", exclude=("gnb",)).set_index("term")
-    assert got.loc[("variance_explained", "selected", ""), "value"] == ve.loc["explained", "share"]
+
+    z = hand_zscores(paper)
+    wide = paper.assign(z=z).pivot(index="subset_id", columns="model", values="z").drop(columns="gnb")
+    kind = paper.drop_duplicates("subset_id").set_index("subset_id")["kind"]
+    for subsets in ("all", "selected", "random"):
+        part = wide if subsets == "all" else wide[kind[wide.index] == subsets]
+        r2 = [np.corrcoef(part[m1], part[m2])[0, 1] ** 2 for m1, m2 in itertools.combinations(part.columns, 2)]
+        value, lo, hi, n = got.loc[("mean_r2", subsets, ""), ["value", "lo", "hi", "n"]]
+        assert value == pytest.approx(np.mean(r2), rel=1e-9) and lo <= value <= hi and n == len(part)
+    ks = scipy.stats.kstest(z[paper["kind"] == "random"], "norm")  # every model, GNB too
+    assert got.loc[("ks_statistic", "random", ""), "value"] == pytest.approx(ks.statistic, rel=1e-12)
+    assert got.loc[("ks_p", "random", ""), ["value", "n"]].tolist() == [pytest.approx(ks.pvalue, rel=1e-9), 80]
+    for subsets in ("random", "selected"):
+        part = paper[(paper["kind"] == subsets) & (paper["model"] != "gnb")]
+        shares = _shares(np.log(part["error"]), part["model"], part["n"])
+        for term, share in shares.items():
+            value, n = got.loc[(f"variance_{term}", subsets, ""), ["value", "n"]]
+            assert value == pytest.approx(share, rel=1e-9, abs=1e-12) and n == len(part)
     assert got.loc[("variance_model", "random", ""), "n"] == 3 * 20  # 3 models x 20 random rows
 
 

@@ -2,12 +2,14 @@
 
 Exit status: 0 when every cell is done and every summary rendered; 1 when a cell or a
 summary failed (one line each says why); 2 when the config is invalid or another sweep
-holds the run directory (nothing ran).
+holds the run directory (nothing ran), and for ``status`` on a folder that is not a run
+directory; 130 when interrupted (Ctrl-C): finished cells are kept, the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -34,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from . import records, sweep
 
     try:
@@ -53,6 +55,10 @@ def _sweep(args: argparse.Namespace) -> int:
     except (sweep.SweepConfigError, sweep.SweepLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        again = shlex.join(["python", "-m", "xfactor_lib", *(sys.argv[1:] if argv is None else argv)])
+        print(f"interrupted: finished cells are kept; to resume, run the same command again: {again}", file=sys.stderr)
+        return 130
     run_dir = Path(args.runs_root) / (args.name or cfg.name)
     skipped = report["skipped"].astype(bool)
     failed = report[report["status"] == "failed"]
@@ -76,7 +82,14 @@ def _sweep(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from . import sweep
 
-    status = sweep.sweep_status(args.run_dir)
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        print(f"error: run directory {run_dir} does not exist", file=sys.stderr)
+        return 2
+    status = sweep.sweep_status(run_dir)
+    if not (run_dir / "sweep.json").is_file() and status.empty:
+        print(f"error: {run_dir} is not a sweep's run directory (no sweep.json and no cell folders)", file=sys.stderr)
+        return 2
     counts = status.groupby(["stage", "status"]).size().unstack(fill_value=0)
     print(counts.to_string())
     show = status if args.all else status[~status["status"].isin(["done", "stale"])]
@@ -88,7 +101,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return _sweep(args) if args.command == "sweep" else _status(args)
+    return _sweep(args, argv) if args.command == "sweep" else _status(args)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ __all__ = [
     "check_choice",
     "check_frame",
     "check_images",
+    "check_indices",
     "check_int",
     "check_labels",
     "check_rate",
@@ -189,6 +190,69 @@ def image_shape(X: Any) -> tuple[int, int, int]:
     if len(shape) == 2:
         return 1, int(shape[1]), 1
     raise ValueError(f"images must have shape (N, C, H, W), (N, H, W) or (N, D); got {shape}")
+
+
+def check_indices(indices: Any, what: str = "indices", *, n: int | None = None, check_range: bool = True) -> np.ndarray:
+    """Validated int64 positions ``(m,)`` from integer indices or a boolean mask.
+
+    Parameters
+    ----------
+    indices : array-like, shape (m,), int; or shape (n,), bool
+        Integers, or floats holding whole numbers (as ``np.loadtxt`` reads them); a
+        boolean mask is accepted when ``n`` is given (its length must be ``n``; it becomes
+        ``np.flatnonzero(mask)``) and refused otherwise.
+    what : str
+        Named in messages.
+    n : int, optional
+        Length of what is indexed: bounds ``0 <= i < n`` (with ``check_range``) and the
+        length of a mask.
+    check_range : bool
+        Check the bounds (when ``n`` is given).
+
+    Returns
+    -------
+    ndarray, shape (m,), int64
+
+    Raises
+    ------
+    TypeError
+        Not numbers (strings, objects), or a boolean mask where the length is unknown.
+    ValueError
+        Not one-dimensional, fractional or non-finite values, a mask of the wrong length,
+        out-of-range positions.
+    """
+    try:
+        a = np.asarray(indices)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{what} must be a 1-D array of integer indices, got {type(indices).__name__}") from exc
+    if a.ndim != 1:
+        raise ValueError(f"{what} must be a 1-D array of integer indices, got shape {a.shape}")
+    if a.dtype == np.bool_:
+        if n is None:
+            raise TypeError(
+                f"{what} is a boolean mask, but the length of what it selects from is unknown here; "
+                f"pass integer indices (np.flatnonzero(mask))"
+            )
+        if a.size != n:
+            raise ValueError(f"{what} is a boolean mask of length {a.size}, but there are {n} items to select from")
+        return np.flatnonzero(a).astype(np.int64)
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{what} must be whole numbers; found NaN or inf")
+        frac = np.flatnonzero(a != np.round(a))
+        if frac.size:
+            raise ValueError(
+                f"{what} must be whole numbers; found fractional value(s) {a[frac[:3]].tolist()} "
+                f"(at position(s) {frac[:3].tolist()}); indices are never rounded or truncated"
+            )
+    elif not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{what} must be integer indices, got dtype {a.dtype}")
+    out = a.astype(np.int64)
+    if n is not None and check_range and (out.min() < 0 or out.max() >= n):
+        raise ValueError(f"{what} must lie in [0, {n}), got range [{out.min()}, {out.max()}]")
+    return out
 
 
 def check_labels(y: Any, N: int | None = None, *, K: int | None = None, what: str = "y") -> tuple[np.ndarray, int]:

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ RECORDS = "records.parquet"
 METRICS = "metrics.json"
 TMP_PREFIX = ".tmp-"
 LOCK = ".sweep.lock"
+_TMP_NAME = re.compile(rf"{re.escape(TMP_PREFIX)}[0-9]+-.")
 
 _SUBSET = ("subset_id", "study", "dataset", "kind", "indices", "scale")
 #: Columns the records of each stage must hold (a stage not listed is not checked). Study X
@@ -240,14 +242,17 @@ def _writer_alive(tmp: Path) -> bool:
     return True
 
 
-def remove_partials(directory: str | os.PathLike) -> list[Path]:
-    """Delete temporaries below ``directory`` whose writing process is gone.
+def remove_partials(directory: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Delete temporaries below ``directory`` (or only in it) whose writing process is gone.
 
-    A temporary of a process that still runs is its writer's to remove, and is kept.
+    A temporary is a file named as :func:`atomic_path` names them, ``.tmp-<pid>-<name>``;
+    other files (a user's ``.tmp-notes.txt``) are never touched. A temporary of a process
+    that still runs is its writer's to remove, and is kept.
     """
     removed = []
-    for p in Path(directory).rglob(f"{TMP_PREFIX}*"):
-        if p.is_file() and not _writer_alive(p):
+    found = Path(directory).rglob(f"{TMP_PREFIX}*") if recursive else Path(directory).glob(f"{TMP_PREFIX}*")
+    for p in found:
+        if p.is_file() and not p.is_symlink() and _TMP_NAME.match(p.name) and not _writer_alive(p):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed

@@ -10,15 +10,14 @@
 from .files import DataNotFoundError
 from .loading import (
     Dataset,
-    balanced_sample,
     cache_dir,
     data_roots,
     dataset_names,
     load_dataset,
     load_train_test,
     medmnist_flags,
-    train_val_split,
 )
+from .sampling import balanced_sample, train_val_split
 from .stats import pixel_stats, sample_per_class
 
 __all__ = [

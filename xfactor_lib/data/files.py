@@ -12,12 +12,14 @@ levels). Nothing is guessed from the value range.
 from __future__ import annotations
 
 import gzip
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._validation import check_labels
+from .images import GREY_MODES, read_image_files
 
 SPLITS = ("train", "val", "test")
 IMAGE_EXT = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
@@ -210,20 +212,69 @@ def folder_files(path: Path, split: str) -> tuple[list[tuple[Path, int]], list[s
     return files, classes
 
 
-def read_images(files: list[Path], base: Path) -> np.ndarray:
-    """uint8 ``(N, C, H, W)`` from image files of one size (grey, or RGB when any is colour)."""
-    from PIL import Image, UnidentifiedImageError
+def read_images(files: list[Path], base: Path, *, pixel_scale: float | None = None) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` from image files of one size (grey, or RGB when any is colour).
 
-    imgs = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                imgs.append(np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"{f} is not a readable image ({type(exc).__name__}); remove or replace it") from None
-    shapes = {a.shape[:2] for a in imgs}
-    if len(shapes) > 1:
-        raise ValueError(f"images in {base} differ in size ({sorted(shapes)[:3]}...); resize them to one size")
-    rgb = any(a.ndim == 3 for a in imgs)
-    arr = np.stack([(np.stack([a] * 3, -1) if a.ndim == 2 else a) if rgb else a for a in imgs])
-    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2) if rgb else arr[:, None], dtype=np.uint8)
+    16-bit, 32-bit and float files are scaled by their bit depth or ``pixel_scale``
+    (:func:`xfactor_lib.data.images.read_image_files`, which also returns how).
+    """
+    return read_image_files(files, base, pixel_scale=pixel_scale)[0]
+
+
+# --------------------------------------------------------------------------- split shapes
+def _chw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``(C, H, W)`` of one image of an array of images as :func:`data_files.as_uint8_images` reads it."""
+    if len(shape) == 3:
+        return (1, *shape[1:])
+    if len(shape) == 4:
+        if shape[-1] in (1, 3) and shape[1] not in (1, 3):
+            return (shape[3], shape[1], shape[2])
+        return tuple(shape[1:])
+    return tuple(shape[1:])
+
+
+def npz_split_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """``{split: (C, H, W)}`` of the image arrays in an ``.npz``, read from the headers only."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        for split in SPLITS:
+            for key in (f"x_{split}", f"{split}_images"):
+                if f"{key}.npy" in names:
+                    with zf.open(f"{key}.npy") as fh:
+                        major, _ = np.lib.format.read_magic(fh)
+                        header = (
+                            np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                        )
+                        shape = header(fh)[0]
+                    out[split] = _chw(shape)
+                    break
+    return out
+
+
+def folder_split_shape(path: Path, split: str) -> tuple[int, int, int] | None:
+    """``(C, H, W)`` of the first image file of a folder split (header only), or None."""
+    from PIL import Image
+
+    try:
+        files, _ = folder_files(path, split)
+        with Image.open(files[0][0]) as im:
+            channels = 1 if im.mode in GREY_MODES else 3
+            return (channels, im.size[1], im.size[0])
+    except Exception:  # noqa: BLE001 - an unreadable split is reported when it is loaded
+        return None
+
+
+def check_same_shape(name: str, a: tuple[str, tuple[int, ...]], b: tuple[str, tuple[int, ...]]) -> None:
+    """Refuse two splits ``(split, (C, H, W))`` of dataset ``name`` whose image shapes differ."""
+    (sa, ca), (sb, cb) = a, b
+    if tuple(ca) != tuple(cb):
+        raise ValueError(
+            f"{name}: the {sa} split's images are {_fmt(ca)} but the {sb} split's are {_fmt(cb)}; every split "
+            "must have the same channels and size (convert and resize the images of one split to match)"
+        )
+
+
+def _fmt(chw: tuple[int, ...]) -> str:
+    c, h, w = (tuple(chw) + (0, 0, 0))[:3]
+    return f"{c} channel{'s' if c != 1 else ''} of {h}x{w}"

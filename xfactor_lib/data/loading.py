@@ -12,7 +12,10 @@ and int64 labels ``(N,)``. Names:
   y_val``, ``classes``) or MedMNIST's key names (``train_images``, ``train_labels``, ...);
   float pixels in [0, 1] (or ``pixel_scale=``);
 - ``folder:<path>``: one sub-folder per class under ``train/`` and ``test/`` (``val/``
-  optional), images of one size.
+  optional), images of one size; 16-bit and float images are scaled by their bit depth
+  (or ``pixel_scale=``) and recorded in ``meta["pixel_depth"]`` (:mod:`xfactor_lib.data.images`).
+
+The splits of a data set must agree in channels and image size (checked at load).
 
 A data set has one class list for all its splits (see :mod:`xfactor_lib.data.files`); a
 split without images, or a training split missing a class, is an error.
@@ -27,6 +30,7 @@ and decoded arrays are cached there so the second load is fast.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,18 +39,22 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import records
-from .._validation import as_float, check_choice, closest
+from .._validation import as_float, check_choice, check_indices, closest
 from .files import (
     SPLITS,
     DataNotFoundError,
     as_labels,
+    check_same_shape,
     find_file,
     find_idx,
     folder_files,
+    folder_split_shape,
+    npz_split_shapes,
     read_idx,
-    read_images,
     read_npz,
 )
+from .images import read_image_files
+from .sampling import balanced_sample, train_val_split
 from .stats import pixel_stats, sample_per_class
 
 __all__ = [
@@ -116,8 +124,8 @@ class Dataset:
         return np.bincount(self.labels, minlength=self.K)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "Dataset":
-        """The images at ``indices`` (same classes, name and split)."""
-        idx = np.asarray(indices, dtype=np.int64)
+        """The images at ``indices`` (same classes, name and split); a boolean mask of length N works too."""
+        idx = check_indices(indices, f"subset indices of {self.name}/{self.split}", n=self.N, check_range=False)
         if idx.size and (idx.min() < 0 or idx.max() >= self.N):
             raise IndexError(
                 f"subset indices must lie in 0..{self.N - 1} for {self.name}/{self.split}; "
@@ -138,49 +146,6 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- helpers
-def balanced_sample(y: np.ndarray, n: int, *, seed: int) -> np.ndarray:
-    """Sorted indices of a class-balanced sample of ``n`` items (as equal as possible).
-
-    Classes with too few items give all they have; the rest is spread over the others.
-    """
-    y = np.asarray(y)
-    if n >= len(y):
-        return np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(y, return_counts=True)
-    quota = np.zeros(len(classes), dtype=int)
-    left = n
-    open_ = counts > 0
-    while left > 0 and open_.any():  # water-filling: equal shares, capped by class size
-        share = max(left // int(open_.sum()), 1)
-        for i in np.flatnonzero(open_):
-            take = min(share, counts[i] - quota[i], left)
-            quota[i] += take
-            left -= take
-            if quota[i] == counts[i]:
-                open_[i] = False
-            if left == 0:
-                break
-    picks = [rng.choice(np.flatnonzero(y == c), size=q, replace=False) for c, q in zip(classes, quota)]
-    return np.sort(np.concatenate(picks)).astype(np.int64)
-
-
-def train_val_split(y: np.ndarray, val_size: int | float, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split of a training split's indices into (train, val), both sorted.
-
-    ``val_size`` is a count or a fraction of ``len(y)``. Used where a data set has no
-    validation split (MNIST, digits): choices are made on it, never on the test split.
-    """
-    y = np.asarray(y)
-    n_val = int(round(val_size * len(y))) if isinstance(val_size, float) else int(val_size)
-    if not 0 < n_val < len(y):
-        raise ValueError(f"val_size must leave both parts non-empty; got {val_size} of {len(y)} items")
-    val = balanced_sample(y, n_val, seed=seed) if n_val < len(y) else np.arange(len(y))
-    mask = np.ones(len(y), dtype=bool)
-    mask[val] = False
-    return np.flatnonzero(mask).astype(np.int64), val
-
-
 def cache_dir() -> Path:
     """The user cache folder (``$XFACTOR_CACHE``, default ``~/.cache/xfactor``)."""
     return Path(os.environ.get("XFACTOR_CACHE", Path.home() / ".cache" / "xfactor")).expanduser()
@@ -251,7 +216,9 @@ def load_dataset(
         Try a download into the user cache when the files are in no searched folder.
     pixel_scale : float, optional
         ``npz:`` data with float pixels: the value of white (default 1: floats in [0, 1];
-        255 for float grey levels). Never guessed from the values.
+        255 for float grey levels). ``folder:`` data: the value of white of 16-bit, 32-bit
+        and float image files (default 65535 for 16-bit, 1 for float; e.g. 4095 for 12-bit
+        data in 16-bit files). Never guessed from the values.
 
     Returns
     -------
@@ -274,7 +241,7 @@ def load_dataset(
     if low.startswith("npz:"):
         ds = _load_npz(Path(key[4:]).expanduser(), split, pixel_scale)
     elif low.startswith("folder:"):
-        ds = _load_folder(Path(key[7:]).expanduser(), split)
+        ds = _load_folder(Path(key[7:]).expanduser(), split, pixel_scale)
     elif low in MNIST_LIKE:
         ds = _load_mnist_like(low, split, root, download)
     elif low == "digits":
@@ -290,25 +257,32 @@ def load_dataset(
 
 
 # --------------------------------------------------------------------------- MNIST-like
-def _cached_arrays(tag: str, sources: list[Path], build) -> tuple[np.ndarray, np.ndarray]:
-    """Decode once into the cache; the key covers each source's path, size and mtime."""
+def _cached_arrays(tag: str, sources: list[Path], build) -> tuple:
+    """Decode once into the cache; the key covers each source's path, size and mtime (ns).
+
+    ``build()`` returns ``(images, labels)`` or ``(images, labels, meta)`` (a JSON-able
+    dict, cached too); the same tuple is returned.
+    """
     h = hashlib.sha1()
     for s in sources:
         st = s.stat()
-        h.update(f"{s.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
+        h.update(f"{s.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     target = cache_dir() / "decoded" / f"{tag}-{h.hexdigest()[:12]}.npz"
     if target.is_file():
         try:
             with np.load(target) as z:
+                if "meta" in z.files:
+                    return z["images"], z["labels"], json.loads(str(z["meta"]))
                 return z["images"], z["labels"]
         except (OSError, ValueError, KeyError):
             target.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt
-    images, labels = build()
+    built = build()
+    extra = {"meta": np.array(json.dumps(built[2]))} if len(built) > 2 else {}
     try:
-        records.write_npz(target, images=images, labels=labels)
+        records.write_npz(target, images=built[0], labels=built[1], **extra)
     except OSError:
         pass  # an unwritable cache only costs speed
-    return images, labels
+    return built
 
 
 def _load_mnist_like(name: str, split: str, root, download: bool) -> Dataset:
@@ -433,18 +407,26 @@ def _load_medmnist(flag: str, split: str, root, size: int, download: bool) -> Da
 # --------------------------------------------------------------------------- user data
 def _load_npz(path: Path, split: str, pixel_scale: float | None) -> Dataset:
     images, labels, classes = read_npz(path, split, pixel_scale=pixel_scale)
+    for other, chw in npz_split_shapes(path).items():
+        check_same_shape(f"npz:{path}", (split, images.shape[1:]), (other, chw))
     return Dataset(images, labels, classes, f"npz:{path}", split, {"source": str(path)})
 
 
-def _load_folder(path: Path, split: str) -> Dataset:
+def _load_folder(path: Path, split: str, pixel_scale: float | None = None) -> Dataset:
     files, classes = folder_files(path, split)
     paths = [f for f, _ in files]
 
     def build():
-        return read_images(paths, path / split), np.array([k for _, k in files], dtype=np.int64)
+        images, meta = read_image_files(paths, path / split, pixel_scale=pixel_scale)
+        return images, np.array([k for _, k in files], dtype=np.int64), meta
 
-    images, labels = _cached_arrays(f"folder-{path.name}-{split}", paths, build)
-    return Dataset(images, labels, classes, f"folder:{path}", split, {"source": str(path / split)})
+    scale = "" if pixel_scale is None else f"-w{float(pixel_scale):g}"
+    images, labels, meta = _cached_arrays(f"folder2-{path.name}-{split}{scale}", paths, build)
+    for other in SPLITS:
+        chw = folder_split_shape(path, other) if other != split and (path / other).is_dir() else None
+        if chw is not None:
+            check_same_shape(f"folder:{path}", (split, images.shape[1:]), (other, chw))
+    return Dataset(images, labels, classes, f"folder:{path}", split, {"source": str(path / split), **meta})
 
 
 def _check_split(ds: Dataset) -> Dataset:
@@ -488,6 +470,7 @@ def load_train_test(
     """
     train = load_dataset(name, "train", root, size=size, pixel_scale=pixel_scale)
     test = load_dataset(name, "test", root, size=size, pixel_scale=pixel_scale)
+    check_same_shape(name, ("train", train.shape), ("test", test.shape))
     if test_sample:
         test = test.subset(balanced_sample(test.labels, int(test_sample), seed=seed))
     return train, test

@@ -16,7 +16,9 @@ split (:class:`Reference`, never the test split). Every measure is one column, p
   sim(x, s)`` at ``tau_data`` (``q_cov_fl_*``) and with the embedding kernel (``q_cov_emb_*``);
   the RMSD from each reference image to its nearest subset image of its class
   (``q_cov_rmsd_*``). Mean over classes and the worst class (``_min`` of a similarity,
-  ``_max`` of a distance). *Labelled* coverage, on the reference's probe (a class-balanced
+  ``_max`` of a distance). A class of the reference that the subset lacks is uncovered:
+  coverage 0 and RMSD :data:`MISSING_RMSD` (the largest RMSD of pixels in [0, 1]), Vendi 0,
+  in the means and the worst class alike. *Labelled* coverage, on the reference's probe (a class-balanced
   part of it, :attr:`Reference.probe`): the error of the subset's 1-nearest-neighbour
   classifier on the probe (``q_cov_nn_err``; pixel RMSD; ``q_cov_emb_nn_err`` on the
   embedding) and the mean cross-entropy of its kernel classifier
@@ -69,6 +71,9 @@ __all__ = [
 AMBIGUITY_K = qp.AMBIGUITY_K
 FAMILIES = ("lcr", "coverage", "vendi", "ambiguity", "typicality", "size")
 _LCR_KEYS = qp._LCR_KEYS
+#: The coverage RMSD of a reference class the subset lacks: the largest RMSD two images with
+#: pixels in [0, 1] can have (finite, so that means and regressions stay defined).
+MISSING_RMSD = 1.0
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,18 @@ def _class_values(parts: qp.Parts, ref: Reference) -> dict[str, np.ndarray]:
     return out
 
 
+def _with_missing(per_class: dict[str, np.ndarray], classes: np.ndarray, ref: Reference) -> tuple[dict, np.ndarray]:
+    """Per-class values extended by the reference classes the subset lacks (uncovered: coverage
+    0, RMSD :data:`MISSING_RMSD`, Vendi 0), and the classes of the extended values (sorted)."""
+    missing = np.setdiff1d(np.unique(ref.y), classes)
+    if not missing.size:
+        return per_class, classes
+    order = np.argsort(np.concatenate([classes, missing]), kind="stable")
+    fill = {name: MISSING_RMSD if name == "cov_rmsd" else 0.0 for name in per_class}
+    out = {name: np.concatenate([vals, np.full(missing.size, fill[name])])[order] for name, vals in per_class.items()}
+    return out, np.concatenate([classes, missing])[order]
+
+
 def _aggregate(per_class: dict[str, np.ndarray]) -> dict[str, float]:
     out = {}
     for name, values in per_class.items():
@@ -276,7 +293,7 @@ def _subset_row(pool: qp.Pool, ref: Reference, pos: np.ndarray) -> dict[str, flo
     }
     out.update(qp.lcr(similarity.similarity_from_rmsd(parts.R), parts.ys, "q_t1_"))
     out.update(qp.lcr(parts.Zd, parts.ys, "q_td_"))
-    out.update(_aggregate(_class_values(parts, ref)))
+    out.update(_aggregate(_with_missing(_class_values(parts, ref), parts.classes, ref)[0]))
     out.update(qp.classifier(parts, ref.tau, ref.K))
     out["q_ambiguity"] = float(pool.ambiguous[pos].mean())
     out["q_typ_own"] = float(pool.typ_own[pos].mean())
@@ -292,7 +309,7 @@ def _subset_pool(X: Any, y: Any, reference: Reference, embed: Any, index: Any) -
     y, _ = v.check_labels(y, V.shape[0], K=reference.K)
     if (V.dtype == np.uint8) != (reference.X.dtype == np.uint8):
         raise TypeError(f"X is {V.dtype} but the reference is {reference.X.dtype}; pass the same kind of images")
-    idx = np.full(y.size, -1, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
+    idx = np.full(y.size, -1, dtype=np.int64) if index is None else v.check_indices(index, "index")
     if idx.shape != y.shape:
         raise ValueError(f"index must have one entry per image ({y.size}), got shape {idx.shape}")
     return qp.build_pool(reference, V, y, idx, _embedding(embed, reference, y.size))
@@ -334,19 +351,21 @@ def class_table(X: Any, y: Any, *, reference: Reference, embed: Any = None, inde
     Returns
     -------
     DataFrame
-        One row per class present: ``class, images, cov_fl, cov_rmsd, vendi_1, vendi_2,
-        vendi_inf, ambiguity, typ_own`` (and ``cov_emb, vendi_emb_*, ambiguity_emb`` with
-        an embedding).
+        One row per class of the reference: ``class, images, cov_fl, cov_rmsd, vendi_1,
+        vendi_2, vendi_inf, ambiguity, typ_own`` (and ``cov_emb, vendi_emb_*, ambiguity_emb``
+        with an embedding). A class the subset lacks has 0 images, coverage 0, RMSD
+        :data:`MISSING_RMSD`, Vendi 0 and no ambiguity or typicality (NaN).
     """
     pool = _subset_pool(X, y, reference, embed, index)
     parts = qp.subset_parts(pool, reference, np.arange(pool.y.size))
-    frame = pd.DataFrame({"class": parts.classes, "images": parts.counts[parts.classes]})
-    for name, values in _class_values(parts, reference).items():
-        frame[name] = values
+    values, classes = _with_missing(_class_values(parts, reference), parts.classes, reference)
+    frame = pd.DataFrame({"class": classes, "images": parts.counts[classes]})
+    for name, column in values.items():
+        frame[name] = column
     for name, flags in (("ambiguity", pool.ambiguous), ("ambiguity_emb", pool.ambiguous_emb)):
         if flags is not None:
-            frame[name] = [flags[parts.ys == k].mean() for k in parts.classes]
-    frame["typ_own"] = [pool.typ_own[parts.ys == k].mean() for k in parts.classes]
+            frame[name] = [flags[parts.ys == k].mean() if (parts.ys == k).any() else np.nan for k in classes]
+    frame["typ_own"] = [pool.typ_own[parts.ys == k].mean() if (parts.ys == k).any() else np.nan for k in classes]
     return frame
 
 
@@ -395,8 +414,8 @@ def measures_table(
     """
     from tqdm.auto import tqdm
 
-    ids, index_sets = _as_index_sets(subsets)
     V = v.check_images(X)
+    ids, index_sets = _as_index_sets(subsets, V.shape[0])
     y, _ = v.check_labels(y, V.shape[0], K=reference.K)
     union = np.unique(np.concatenate(index_sets)) if index_sets else np.zeros(0, np.int64)
     if union.size and (union[0] < 0 or union[-1] >= V.shape[0]):
@@ -414,17 +433,17 @@ def measures_table(
     return pd.DataFrame(rows, columns=["subset_id", *names])
 
 
-def _as_index_sets(subsets: Any) -> tuple[list[str], list[np.ndarray]]:
+def _as_index_sets(subsets: Any, n: int | None = None) -> tuple[list[str], list[np.ndarray]]:
     if isinstance(subsets, pd.DataFrame):
         v.check_frame(subsets, ["subset_id", "indices"], what="subsets")
         ids = subsets["subset_id"].astype(str).tolist()
-        sets = [np.asarray(i, dtype=np.int64) for i in subsets["indices"]]
+        sets = [v.check_indices(i, f"subset {s!r}", n=n) for s, i in zip(ids, subsets["indices"])]
     elif isinstance(subsets, Mapping):
         ids = [str(k) for k in subsets]
-        sets = [np.asarray(i, dtype=np.int64) for i in subsets.values()]
+        sets = [v.check_indices(i, f"subset {s!r}", n=n) for s, i in zip(ids, subsets.values())]
     else:
-        sets = [np.asarray(i, dtype=np.int64) for i in subsets]
-        ids = [str(i) for i in range(len(sets))]
+        ids = [str(i) for i in range(len(subsets))]
+        sets = [v.check_indices(i, f"subset {s!r}", n=n) for s, i in zip(ids, subsets)]
     for sid, s in zip(ids, sets):
         if s.ndim != 1 or s.size == 0:
             raise ValueError(f"subset {sid!r} must be a non-empty 1-D array of indices, got shape {s.shape}")

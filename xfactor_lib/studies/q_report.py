@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data, quality, sweep
-from .._validation import check_int
+from .._validation import check_indices, check_int
 from ..quality import predictor
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "report_measures",
     "report_prediction",
     "prediction_text",
+    "missing_classes",
+    "wilson_interval",
 ]
 
 
@@ -110,19 +112,33 @@ def report_subset(rd: ReportData, subset: Any = "", *, n: int = 10, seed: int = 
             if path.suffix == ".npy"
             else np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None)
         )
+        idx = np.ravel(idx)
+    elif isinstance(subset, os.PathLike) or (isinstance(subset, str) and _looks_like_a_path(subset)):
+        raise ValueError(
+            f"subset file {subset} does not exist; give an existing .npy / .txt / .csv file of indices, "
+            "a comma-separated list such as '3,17,42', or nothing for a random draw"
+        )
     elif isinstance(subset, str):
-        idx = [int(t) for t in subset.replace(" ", "").split(",") if t]
+        tokens = [t for t in subset.replace(" ", "").split(",") if t]
+        try:
+            idx = np.array([float(t) for t in tokens])
+        except ValueError:
+            raise ValueError(
+                f"subset {subset!r} is neither an existing indices file nor a comma-separated list of indices"
+            ) from None
     else:
         idx = subset
-    idx = np.asarray(idx).ravel()
-    if idx.size == 0 or not np.all(np.equal(np.mod(idx, 1), 0)):
+    idx = check_indices(idx, "the subset", n=rd.y.size)
+    if idx.size == 0:
         raise ValueError("the subset must be a non-empty list of integer indices into the training split")
-    idx = idx.astype(np.int64)
-    if idx.min() < 0 or idx.max() >= rd.y.size:
-        raise ValueError(f"subset indices must lie in [0, {rd.y.size}), got range [{idx.min()}, {idx.max()}]")
     if np.unique(idx).size != idx.size:
         raise ValueError("the subset repeats an index; a subset is a set of distinct images")
     return np.sort(idx)
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """A subset string meant as a file: a folder separator or an indices file suffix."""
+    return "/" in text or "\\" in text or Path(text.strip()).suffix.lower() in (".npy", ".txt", ".csv")
 
 
 def report_classes(rd: ReportData, idx: np.ndarray) -> pd.DataFrame:
@@ -152,7 +168,9 @@ def report_measures(rd: ReportData, idx: np.ndarray, *, n_random: int = 30, seed
     -------
     DataFrame
         One row per measure: ``measure, family, value, random_mean, random_sd, percentile``
-        (the share of random subsets with a lower value, ties counted half, in %).
+        (the share of random subsets with a lower value, ties counted half, in %),
+        ``percentile_lo, percentile_hi`` (its 95 % Wilson interval from ``n_random`` draws:
+        the subset is indistinguishable from random where it covers 50) and ``n_random``.
     """
     n_random = check_int(n_random, "n_random", low=1)
     counts = np.bincount(rd.y[idx], minlength=rd.reference.K)
@@ -165,7 +183,35 @@ def report_measures(rd: ReportData, idx: np.ndarray, *, n_random: int = 30, seed
         lower = (rand[m] < own[m]).mean() + 0.5 * (rand[m] == own[m]).mean()
         rows.append({"measure": m, "family": quality.family(m), "value": own[m], "random_mean": rand[m].mean(),
                      "random_sd": rand[m].std(), "percentile": 100 * lower})  # fmt: skip
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    lo, hi = wilson_interval(table["percentile"].to_numpy() / 100, n_random)
+    return table.assign(percentile_lo=100 * lo, percentile_hi=100 * hi, n_random=n_random)
+
+
+def wilson_interval(share: np.ndarray, n: int, *, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of proportions ``share`` observed in ``n`` draws (95 % at z = 1.96).
+
+    Parameters
+    ----------
+    share : ndarray, shape (m,), in [0, 1]
+    n : int
+        Draws behind each share.
+
+    Returns
+    -------
+    lo, hi : ndarray, shape (m,)
+    """
+    share = np.asarray(share, dtype=np.float64)
+    z2n = z * z / n
+    centre = (share + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * np.sqrt(share * (1 - share) / n + z2n / (4 * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def missing_classes(classes: pd.DataFrame) -> list[str]:
+    """Names of the classes a :func:`report_classes` table shows without images."""
+    empty = classes[classes["images"] == 0]
+    return [str(n) for n in (empty["name"] if "name" in empty else empty["class"])]
 
 
 def report_prediction(run_dir: str | os.PathLike, measures: pd.DataFrame, *, n: int | None = None) -> dict[str, Any]:
@@ -227,17 +273,40 @@ KEY_MEASURES = {
 }
 
 
-def prediction_text(estimate: dict[str, Any], measures: pd.DataFrame) -> str:
-    """Markdown: where the subset's key measures fall among random subsets, and the estimate."""
+def prediction_text(estimate: dict[str, Any], measures: pd.DataFrame, *, classes: pd.DataFrame | None = None) -> str:
+    """Markdown: missing classes, where the subset's key measures fall among random subsets, the estimate.
+
+    A measure is "indistinguishable from random" where the 95 % interval of its percentile
+    covers 50, else better or worse than a typical random subset. ``classes`` (the
+    :func:`report_classes` table) names the classes the subset lacks first: the random
+    subsets share its class counts, so their percentiles cannot show a missing class.
+    """
     table = measures.set_index("measure")
     lines = []
+    missing = missing_classes(classes) if classes is not None else []
+    if missing:
+        lines.append(
+            f"**The subset has no image of {len(missing)} class(es): {', '.join(missing)}.** They are uncovered "
+            "(coverage 0, worst-class measures at their worst); the random subsets below have the same class "
+            "counts, so the percentiles do not show this. Add images of these classes.\n"
+        )
     for m, (what, lower_better) in KEY_MEASURES.items():
         if m in table.index:
             p = table.loc[m, "percentile"]
+            if "percentile_lo" in table.columns:
+                lo, hi, n = table.loc[m, "percentile_lo"], table.loc[m, "percentile_hi"], int(table.loc[m, "n_random"])
+                spread = f" (95 % interval {lo:.0f} to {hi:.0f}, from {n} random subsets)"
+            else:
+                lo = hi = p
+                spread = ""
             good = (100 - p) if lower_better else p
+            if lo <= 50 <= hi:
+                verdict = "indistinguishable from random"
+            else:
+                verdict = f"{'better' if good > 50 else 'worse'} than a typical random subset"
             lines.append(
-                f"- {what} (`{m}`): {table.loc[m, 'value']:.4g}, percentile {p:.0f} among random subsets "
-                f"({'better' if good > 50 else 'worse' if good < 50 else 'as good as'} than the typical one)"
+                f"- {what} (`{m}`): {table.loc[m, 'value']:.4g}, percentile {p:.0f}{spread} among random subsets "
+                f"of the same class counts: {verdict}"
             )
     if estimate.get("available"):
         lines.append(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice, check_images, check_int, check_labels, check_name
+from .._validation import check_choice, check_images, check_indices, check_int, check_labels, check_name
 from ..diversity import class_balance
 from ..similarity import class_means as _class_means
 from ..similarity import pairwise_rmsd, rmsd_to_images
@@ -417,7 +417,7 @@ def manifest_indices(row: pd.Series | dict) -> np.ndarray:
         idx = row["indices"]
     except (KeyError, IndexError, TypeError) as exc:
         raise KeyError("a manifest row needs an 'indices' entry") from exc
-    return np.asarray(idx, dtype=np.int64)
+    return check_indices(idx, "the manifest row's indices")
 
 
 # --------------------------------------------------------------------------- study A

@@ -21,6 +21,7 @@ with :func:`.results.collect`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -37,6 +38,7 @@ import pandas as pd
 
 from .. import records
 from ..records import sweep_lock
+from . import guard as sweep_guard
 from .config import Cell, SweepConfig, check_stages, load_config
 from .results import is_done
 
@@ -89,6 +91,19 @@ def _worker_init(threads: int) -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle (it stops the workers)
+
+
+@contextlib.contextmanager
+def _stop_workers_on_interrupt(pool: ProcessPoolExecutor):
+    """On Ctrl-C, end the pool's workers at once (their cells rerun next time) and re-raise."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def _redo_reason(out: Path) -> str | None:
@@ -104,7 +119,12 @@ def _redo_reason(out: Path) -> str | None:
 
 
 def run_cell(
-    cell: Cell, run_dir: str | os.PathLike, *, quiet: bool = True, threads: int | None = None
+    cell: Cell,
+    run_dir: str | os.PathLike,
+    *,
+    quiet: bool = True,
+    threads: int | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Execute one cell with papermill unless it is done; returns its report row.
 
@@ -112,17 +132,19 @@ def run_cell(
     reason is the row's ``redo``). ``metrics.json`` is written before the notebook runs
     and completed after; a failure keeps the executed notebook and writes the error there;
     it does not raise. ``threads`` sets the BLAS / torch threads of the cell's kernel.
+    ``inputs`` are the fingerprints of the data files the cell reads
+    (:func:`sweep_guard.cell_inputs`), recorded in ``metrics.json``: a done cell whose
+    recorded fingerprints differ runs again (``redo``: "input data changed"). A cell folder
+    that cannot be cleared or written is a failed cell, not an error of the sweep.
     """
     if threads is not None:
         for var in _THREAD_VARS:
             os.environ[var] = str(threads)
     out = Path(run_dir) / cell.id
-    if is_done(out):
+    changed = sweep_guard.inputs_changed(out, inputs)
+    if not changed and is_done(out):
         return {"cell_id": cell.id, "stage": cell.stage, "status": "done", "skipped": True}
-    redo = _redo_reason(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    redo = "input data changed" if changed else _redo_reason(out)
     params = dict(cell.params, run_dir=str(Path(run_dir).resolve()), out_dir=str(out.resolve()), quiet=quiet)
     metrics: dict[str, Any] = {
         "cell_id": cell.id,
@@ -134,7 +156,17 @@ def run_cell(
         "threads": threads or os.cpu_count(),
         "host": socket.gethostname(),
     }
-    records.write_json(metrics, out / records.METRICS)
+    if inputs:
+        metrics[sweep_guard.INPUTS] = inputs
+    try:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        records.write_json(metrics, out / records.METRICS)
+    except OSError as exc:  # this cell's folder cannot be cleared or written: this cell fails
+        error = f"cannot prepare the cell folder {out}: {type(exc).__name__}: {exc}"
+        row = {"cell_id": cell.id, "stage": cell.stage, "status": "failed", "seconds": 0.0, "error": error}
+        return row | {"skipped": False, "redo": redo}
     t0 = time.perf_counter()
     result: dict[str, Any] = {"status": "done"}
     try:
@@ -158,8 +190,8 @@ def run_cell(
 
 
 def _run_cell_args(args: tuple) -> dict[str, Any]:
-    cell, run_dir, quiet, threads = args
-    return run_cell(cell, run_dir, quiet=quiet, threads=threads)
+    cell, run_dir, quiet, threads, inputs = args
+    return run_cell(cell, run_dir, quiet=quiet, threads=threads, inputs=inputs)
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -215,14 +247,16 @@ def run_sweep(
     """
     cfg = config if isinstance(config, SweepConfig) else load_config(config, scale=scale)
     wanted = check_stages(cfg, stages)
-    run_dir = Path(runs_root) / (name or cfg.name)
+    what = f"{cfg.path.name}: name" if name is None else "run name (--name)"
+    name = sweep_guard.check_run_name(cfg.name if name is None else name, what)
+    run_dir = Path(runs_root) / name
     with sweep_lock(run_dir, wait=wait):
-        records.remove_partials(run_dir)  # only those whose writer is gone
+        sweep_guard.remove_sweep_partials(run_dir, [s.name for s in cfg.stages])  # only dead writers' ones
         records.write_json(
             {
                 "config": str(cfg.path),
                 "scale": cfg.scale,
-                "name": name or cfg.name,
+                "name": name,
                 "stages": [s.name for s in cfg.stages],
                 "cells": [c.id for c in cfg.cells()],
                 "summaries": [str(p) for p in cfg.summaries],
@@ -243,9 +277,12 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
     bar = tqdm(total=sum(len(s.cells(cfg.scale)) for s in chosen), desc=f"sweep {cfg.name}", unit="cell", disable=quiet)
     client = _dask_client(scheduler) if scheduler is not None else None
     todo: dict[str, list[Cell]] = {}
+    inputs = sweep_guard.cell_inputs(c for s in chosen for c in s.cells(cfg.scale))
     for stage in chosen:
         cells = stage.cells(cfg.scale)
-        todo[stage.name] = [c for c in cells if not is_done(run_dir / c.id)]
+        todo[stage.name] = [
+            c for c in cells if not is_done(run_dir / c.id) or sweep_guard.inputs_changed(run_dir / c.id, inputs[c.id])
+        ]
         for c in cells:
             if c not in todo[stage.name]:
                 rows.append({"cell_id": c.id, "stage": c.stage, "status": "done", "skipped": True})
@@ -261,12 +298,12 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
         if client is None and workers > 1:
             names = [s.name for s in chosen]
             needs = {n: [d for d in cfg.dependencies(n) if d in names] for n in names}
-            for res in _execute_graph(todo, needs, run_dir, workers=workers, quiet=quiet, bar=bar):
+            for res in _execute_graph(todo, needs, run_dir, workers=workers, quiet=quiet, bar=bar, inputs=inputs):
                 report(res)
         else:  # one stage after another (one process, or a dask cluster)
             for stage in chosen:
                 bar.set_postfix_str(stage.name)
-                for res in _execute(todo[stage.name], run_dir, client=client, quiet=quiet):
+                for res in _execute(todo[stage.name], run_dir, client=client, quiet=quiet, inputs=inputs):
                     report(res)
     finally:
         bar.close()
@@ -275,7 +312,9 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
     return rows
 
 
-def _execute_graph(todo: dict[str, list[Cell]], needs: dict[str, list[str]], run_dir: Path, *, workers, quiet, bar):
+def _execute_graph(
+    todo: dict[str, list[Cell]], needs: dict[str, list[str]], run_dir: Path, *, workers, quiet, bar, inputs=None
+):
     """Run the cells of ``todo`` (stage -> cells, in config order) on ``workers`` local processes.
 
     A stage's cells start once every stage it ``needs`` has finished (all its cells ran,
@@ -301,17 +340,24 @@ def _execute_graph(todo: dict[str, list[Cell]], needs: dict[str, list[str]], run
     # results depend on its thread count, so a resumed sweep must use the same one.
     threads = max(1, (os.cpu_count() or 1) // workers)
     release()
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(threads,)) as pool:
+    pool_options = {"max_workers": workers, "initializer": _worker_init, "initargs": (threads,)}
+    with ProcessPoolExecutor(**pool_options) as pool, _stop_workers_on_interrupt(pool):
         running: dict[Any, Cell] = {}
         while ready or running:
             while ready and len(running) < workers:
                 cell = ready.pop(0)[2]
-                running[pool.submit(_run_cell_args, (cell, run_dir, quiet, threads))] = cell
+                args = (cell, run_dir, quiet, threads, (inputs or {}).get(cell.id))
+                running[pool.submit(_run_cell_args, args)] = cell
                 bar.set_postfix_str(cell.stage)
             done, _ = wait(set(running), return_when=FIRST_COMPLETED)
             for f in done:
                 cell = running.pop(f)
-                yield f.result()
+                try:
+                    row = f.result()
+                except Exception as exc:  # noqa: BLE001 - the worker lost this cell: it failed, the rest go on
+                    row = {"cell_id": cell.id, "stage": cell.stage, "status": "failed", "error": _error_line(exc)}
+                    row |= {"seconds": 0.0, "skipped": False, "redo": None}
+                yield row
                 left[cell.stage] -= 1
                 if left[cell.stage] == 0:
                     finished.add(cell.stage)
@@ -324,16 +370,25 @@ def _dask_client(scheduler: str | Any):
     return scheduler if isinstance(scheduler, Client) else Client(scheduler)
 
 
-def _execute(cells: list[Cell], run_dir: Path, *, client, quiet: bool):
+def _execute(cells: list[Cell], run_dir: Path, *, client, quiet: bool, inputs=None):
     """Run ``cells`` on a dask cluster (``client``) or one after another in this process."""
     if client is None:
         for c in cells:
-            yield run_cell(c, run_dir, quiet=quiet)
+            yield run_cell(c, run_dir, quiet=quiet, inputs=(inputs or {}).get(c.id))
         return
     from dask.distributed import as_completed
 
     futures = [
-        client.submit(run_cell, c, str(run_dir), quiet=quiet, pure=False, key=f"{c.id}-{time.time_ns()}") for c in cells
+        client.submit(
+            run_cell,
+            c,
+            str(run_dir),
+            quiet=quiet,
+            inputs=(inputs or {}).get(c.id),
+            pure=False,
+            key=f"{c.id}-{time.time_ns()}",
+        )
+        for c in cells
     ]
     for fut in as_completed(futures):
         yield fut.result()

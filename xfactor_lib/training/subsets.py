@@ -113,7 +113,7 @@ def fit_subsets(
     Xte, yte = test.images, test.labels
     if test_indices is not None:
         Xte, yte = Xte[np.asarray(test_indices)], yte[np.asarray(test_indices)]
-    subs = [np.asarray(i, dtype=np.int64) for i in manifest["indices"]]
+    subs = [_validation.check_indices(i, f"indices of manifest row {r}") for r, i in enumerate(manifest["indices"])]
     dev = torch_device(device) if is_torch_model(model) else "cpu"
     need = 0
     if str(dev).startswith("cuda") and batch_models == "auto" and stacked.batchable(model):
