@@ -264,13 +264,29 @@ def label_agreement(X: Any, y: Any, *, embed: Any = None, neighbours: int = 10, 
     y, _ = v.check_labels(y, None if V is None else V.shape[0])
     k = v.check_int(neighbours, "neighbours", low=1, high=max(1, y.size - 1))
     out = np.empty(y.size, dtype=bool)
-    for start in range(0, y.size, block_size):
-        rows = slice(start, min(start + block_size, y.size))
-        D = 1.0 - E[rows] @ E.T if E is not None else similarity.pairwise_rmsd(V[rows], V, block_size=block_size)
+    if E is not None:
+        starts = range(0, y.size, block_size)
+        blocks = ((sl, 1.0 - E[sl] @ E.T) for sl in (slice(s, min(s + block_size, y.size)) for s in starts))
+    else:
+        blocks = similarity.iter_rmsd_blocks(V, V, block_size=block_size)  # V prepared once, not per block
+    for rows, D in blocks:
         D[np.arange(D.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # not its own neighbour
-        near = np.argsort(D, axis=1, kind="stable")[:, :k]
-        out[rows] = (y[near] == y[rows, None]).sum(axis=1) * 2 > k
+        out[rows] = (y[_nearest(D, k)] == y[rows, None]).sum(axis=1) * 2 > k
     return out
+
+
+def _nearest(D: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` smallest entries of each row of ``D`` (n, N), ties to the lower column.
+
+    The same columns as ``np.argsort(D, kind="stable")[:, :k]`` (as a set), in O(N) per row:
+    a partition, and the stable sort only for rows with a tie at the k-th value.
+    """
+    near = np.argpartition(D, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(D, near, axis=1).max(axis=1, keepdims=True)
+    tied = np.flatnonzero((D <= kth).sum(axis=1) > k)  # the partition may have taken a higher column
+    if tied.size:
+        near[tied] = np.argsort(D[tied], axis=1, kind="stable")[:, :k]
+    return near
 
 
 def k_center_select(
