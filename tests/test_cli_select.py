@@ -87,6 +87,22 @@ def test_select_rate_gives_ceil_rate_times_n(folder, tmp_path, capsys):
     assert rc == 0 and len(_picks(out)) == math.ceil(0.25 * N)
 
 
+def test_select_on_a_builtin_and_an_npz_dataset(tmp_path, capsys):
+    ds = data.load_dataset("digits")
+    out = tmp_path / "d.csv"
+    assert _select(capsys, "digits", "--budget", "30", "--method", "coverage", "--out", str(out))[0] == 0
+    picks = _picks(out)
+    assert list(picks.columns) == ["index", "label"]  # no path outside folder: data
+    np.testing.assert_array_equal(picks["index"], coresets.select("coverage", rate=30 / ds.N, X=ds.images, y=ds.labels))
+    np.testing.assert_array_equal(np.bincount(picks["label"], minlength=10), [3] * 10)
+    npz = tmp_path / "arr.npz"
+    np.savez(npz, x_train=ds.images[:200, 0], y_train=ds.labels[:200], x_test=ds.images[:20, 0], y_test=ds.labels[:20])
+    assert _select(capsys, f"npz:{npz}", "--rate", "0.1", "--unlabeled", "--out", str(tmp_path / "n.csv"))[0] == 0
+    np.testing.assert_array_equal(
+        _picks(tmp_path / "n.csv")["index"], cli_select.label_free_select("coverage_clean", ds.images[:200], 20)
+    )
+
+
 class _NoLabels(data.Dataset):
     """A Dataset whose labels may not be read."""
 

@@ -250,6 +250,9 @@ def _select_steps(args: argparse.Namespace, labelled: bool, bar: Any) -> int:
     y = ds.labels if labelled else np.zeros(N, dtype=np.int64)  # unlabeled: the pool is one class
     classes = list(ds.classes) if labelled else ["pool"]
     M = _budget(args, N, len(classes) if labelled else None)
+    small = np.flatnonzero(np.bincount(y, minlength=len(classes)) < 2)
+    if small.size:
+        raise CliError(f"class(es) {[classes[k] for k in small]} have fewer than 2 training images: cannot be measured")
     bar.update()
     bar.set_description(f"select ({args.method})")
     if labelled:
@@ -261,8 +264,6 @@ def _select_steps(args: argparse.Namespace, labelled: bool, bar: Any) -> int:
     bar.update()
     bar.set_description("measure")
     counts = np.bincount(y[idx], minlength=len(classes))
-    if (np.bincount(y, minlength=len(classes)) < 2).any():
-        raise CliError("every class needs at least 2 training images to be measured")
     ref = quality.make_reference(
         X, y, per_class=REFERENCE_PER_CLASS if labelled else REFERENCE_POOL, probe_per_class=200, seed=args.seed
     )
