@@ -374,12 +374,14 @@ def _report(args: argparse.Namespace, *, execute: Callable[..., None] | None = N
     if not NOTEBOOK.is_file():
         raise CliError(f"{NOTEBOOK} is missing (run `make notebooks`)")
     X, ds, paths = _load(args.dataset, labelled=True)
-    subset = ""
-    if args.subset:
-        subset = ",".join(str(i) for i in read_picks(args.subset, ds, paths))
-    params = {"dataset": args.dataset, "subset": subset, "seed": args.seed, "run_dir": args.run_dir}
+    idx = read_picks(args.subset, ds, paths) if args.subset else None
     execute = execute or sweep._execute_notebook
     with tempfile.TemporaryDirectory(prefix="xfactor-report-") as tmp:
+        subset = ""
+        if idx is not None:  # the checked indices, one per line (a comma list can exceed a file name's length)
+            subset = str(Path(tmp) / "subset.txt")
+            np.savetxt(subset, idx, fmt="%d")
+        params = {"dataset": args.dataset, "subset": subset, "seed": args.seed, "run_dir": args.run_dir}
         executed = Path(tmp) / NOTEBOOK.name
         with _progress(False, 1, "report (papermill)") as bar:
             try:
