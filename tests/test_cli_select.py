@@ -191,6 +191,12 @@ def test_unlabeled_budget_may_be_below_the_classes_but_not_above_the_pool(folder
                                 str(tmp_path / "b.csv")], "above the pool")  # fmt: skip
 
 
+def test_select_refuses_an_unwritable_output(folder, tmp_path, capsys):
+    (tmp_path / "adir").mkdir()
+    argv = ["select", f"folder:{folder}", "--budget", "5", "--quiet", "--out", str(tmp_path / "adir")]
+    _refused(capsys, tmp_path, argv, "cannot write")
+
+
 def test_select_refuses_unknown_dataset_and_unreadable_image(folder, tmp_path, capsys):
     out = str(tmp_path / "o.csv")
     _refused(capsys, tmp_path, ["select", "mnistt", "--budget", "5", "--quiet", "--out", out], "unknown dataset")

@@ -283,7 +283,10 @@ def _select_steps(args: argparse.Namespace, labelled: bool, bar: Any) -> int:
         picks["label"] = y[idx]
     if paths is not None:
         picks["path"] = [paths[i] for i in idx]
-    records.atomic_write(args.out, lambda p: p.write_text(f"{header}\n{picks.to_csv(index=False)}"))
+    try:
+        records.atomic_write(args.out, lambda p: p.write_text(f"{header}\n{picks.to_csv(index=False)}"))
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {_one_line(exc)}") from None
     bar.update()
     bar.close()  # before the summary
     kind = "labelled, class budgets" if labelled else f"unlabeled, no label read: {LABEL_FREE_VARIANT[args.method]}"
@@ -392,6 +395,9 @@ def _report(args: argparse.Namespace, *, execute: Callable[..., None] | None = N
                 return 1
             bar.update()
         page = sweep.notebook_to_html(executed)
-    records.atomic_write(args.out, lambda p: p.write_text(page))
+    try:
+        records.atomic_write(args.out, lambda p: p.write_text(page))
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {_one_line(exc)}") from None
     print(f"report -> {args.out}")
     return 0
