@@ -122,7 +122,8 @@ def fingerprint(images: np.ndarray) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The message of ``exc`` on one line (a multi-line message, e.g. the folders searched, joined)."""
+    return " ".join(t.strip() for t in str(exc).strip().splitlines() if t.strip()) or type(exc).__name__
 
 
 def _folder_root(name: str) -> Path | None:
