@@ -28,15 +28,22 @@ run_dir: str = ""  # a sweep run with q_measures records: the predictor's estima
 out_dir: str = ""  # where the tables go; empty: nowhere
 
 # %%
+import numpy as np
 from IPython.display import Markdown
 
 from xfactor_lib import plots
-from xfactor_lib.studies import q, q_report
+from xfactor_lib.studies import q, q_report, q_verdict
 
 rd = q_report.report_data(dataset, per_class=per_class, probe_per_class=probe_per_class, seed=seed, embedding=embedding)
 idx = q_report.report_subset(rd, subset, n=subset_n, seed=seed)
 print(f"{dataset}: {rd.y.size:,} training images, {rd.reference.K} classes; reference {rd.reference.y.size:,} images")
 print(f"subset: {idx.size} images; tau_data = {rd.reference.tau:.3f}")
+
+# %%
+table = q_report.report_measures(rd, idx, n_random=n_random, seed=seed)
+estimate = q_report.report_prediction(run_dir, table)
+counts = np.bincount(rd.y[idx], minlength=rd.reference.K)
+Markdown(q_verdict.verdict(table, dataset=dataset, pool=rd.y.size, counts=counts, n_random=n_random, estimate=estimate))
 
 # %% [markdown]
 # ## Per class: coverage and diversity of the subset
@@ -75,7 +82,6 @@ plots.study_q.least_covered(rd.X, worst)
 # covers 50 the subset is indistinguishable from random on that measure.
 
 # %%
-table = q_report.report_measures(rd, idx, n_random=n_random, seed=seed)
 q.save_table(table, out_dir, "quality_report_measures.csv")
 plots.study_q.measure_percentiles(table)
 
@@ -86,5 +92,4 @@ table.round(4)
 # ## Predicted quality
 
 # %%
-estimate = q_report.report_prediction(run_dir, table)
 Markdown(q_report.prediction_text(estimate, table, classes=classes))

@@ -1,4 +1,5 @@
-"""Command line: ``python -m xfactor_lib sweep CONFIG ...`` and ``... status RUN_DIR``.
+"""Command line: ``python -m xfactor_lib sweep CONFIG ...``, ``... status RUN_DIR``, and
+``... select DATASET ...`` / ``... report DATASET ...`` (your own data, :mod:`xfactor_lib.cli`).
 
 Exit status: 0 when every cell is done and every summary rendered; 1 when a cell or a
 summary failed (one line each says why); 2 when the config is invalid or another sweep
@@ -12,6 +13,8 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+
+from . import cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="done / failed / pending cells of a run directory")
     st.add_argument("run_dir")
     st.add_argument("--all", action="store_true", help="list every cell, not just the failed and pending ones")
+    cli.add_parsers(sub)  # select, report (SPEC 6)
     return parser
 
 
@@ -101,6 +105,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("select", "report"):
+        return cli.run(args)
     return _sweep(args, argv) if args.command == "sweep" else _status(args)
 
 

@@ -262,9 +262,12 @@ def label_agreement(X: Any, y: Any, *, embed: Any = None, neighbours: int = 10, 
     y, _ = v.check_labels(y, None if V is None else V.shape[0])
     k = v.check_int(neighbours, "neighbours", low=1, high=max(1, y.size - 1))
     out = np.empty(y.size, dtype=bool)
-    for start in range(0, y.size, block_size):
-        rows = slice(start, min(start + block_size, y.size))
-        D = 1.0 - E[rows] @ E.T if E is not None else similarity.pairwise_rmsd(V[rows], V, block_size=block_size)
+    if E is not None:
+        starts = range(0, y.size, block_size)
+        blocks = ((sl, 1.0 - E[sl] @ E.T) for sl in (slice(s, min(s + block_size, y.size)) for s in starts))
+    else:
+        blocks = similarity.iter_rmsd_blocks(V, V, block_size=block_size)  # V prepared once, not per block
+    for rows, D in blocks:
         D[np.arange(D.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # not its own neighbour
         out[rows] = similarity.label_vote(y[similarity.nearest(D, k)], y[rows])
     return out

@@ -63,7 +63,18 @@ def nearest(D: np.ndarray, k: int) -> np.ndarray:
     -------
     ndarray, shape (B, k), int64, nearest first
     """
-    return np.argsort(D, axis=1, kind="stable")[:, :k].astype(np.int64)
+    if k >= D.shape[1]:
+        return np.argsort(D, axis=1, kind="stable")[:, :k].astype(np.int64)
+    # O(M) per row: a partition, then the stable sort only for rows with a tie at the k-th
+    # value (where the partition may have taken a higher column than a tied lower one)
+    near = np.argpartition(D, k - 1, axis=1)[:, :k]
+    dist = np.take_along_axis(D, near, axis=1)
+    tied = np.flatnonzero((D <= dist.max(axis=1, keepdims=True)).sum(axis=1) > k)
+    if tied.size:
+        near[tied] = np.argsort(D[tied], axis=1, kind="stable")[:, :k]
+        dist[tied] = np.take_along_axis(D[tied], near[tied], axis=1)
+    order = np.lexsort((near, dist), axis=1)
+    return np.take_along_axis(near, order, axis=1).astype(np.int64)
 
 
 def label_vote(neighbour_labels: np.ndarray, y: np.ndarray) -> np.ndarray:
