@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from xfactor_lib import data
-from xfactor_lib.data import load_dataset, load_train_test
+from xfactor_lib.data import load_dataset, load_train_test, loading
 
 V16 = np.array([[0, 257, 4095, 32768], [40000, 65535, 1000, 65280]], dtype=np.uint16)
 
@@ -106,6 +106,6 @@ def test_npz_train_and_test_of_other_channels_or_sizes_are_refused_at_load(tmp_p
 def test_load_train_test_compares_the_loaded_splits(monkeypatch):
     train = data.Dataset(np.zeros((2, 1, 4, 4), np.uint8), np.array([0, 1]), ["a", "b"], "x", "train")
     test = data.Dataset(np.zeros((2, 3, 4, 4), np.uint8), np.array([0, 1]), ["a", "b"], "x", "test")
-    monkeypatch.setattr(data, "load_dataset", lambda name, split, *a, **k: train if split == "train" else test)
+    monkeypatch.setattr(loading, "load_dataset", lambda name, split, *a, **k: train if split == "train" else test)
     with pytest.raises(ValueError, match=re.escape("x: the train split's images are 1 channel of 4x4 but the test")):
         load_train_test("x")

@@ -127,7 +127,7 @@ SHARED_NAMES = {
         "n", "K",
     ),
     "e_surrogate": (
-        {"dataset": ["cifar10"], "seed": [0], "model": ["resnet18"], "rate": [0.1], "window": [10], "step": [5],
+        {"dataset": ["cifar10"], "seed": [0], "arch": ["resnet18"], "rate": [0.1], "window": [10], "step": [5],
          "best_early": [0.4], "best_late": [0.6], "scale": ["quick"]},
         "window", "L",
     ),

@@ -47,7 +47,7 @@ RECORD_SCHEMAS: dict[str, tuple[str, ...]] = {
     "a_subsets": (*_SUBSET, "size", "class_counts", "cb_1"),
     "x_train": ("subset_id", "dataset", "n", "size", "model", "scale"),
     "a_train": ("subset_id", "dataset", "size", "model", "scale"),
-    "e_surrogate": ("dataset", "seed", "model", "rate", "window", "step", "best_early", "best_late", "scale"),
+    "e_surrogate": ("dataset", "seed", "arch", "rate", "window", "step", "best_early", "best_late", "scale"),
     "e_coreset": ("dataset", "method", "rate", "seed", "arch", "scale"),
     "q_measures": ("subset_id", "study", "dataset", "size", "kind", "group", "q_size", "z_mean", "bacc", "scale"),
 }

@@ -16,6 +16,7 @@ from . import encoder, predictor
 from .measurement import (
     AMBIGUITY_K,
     FAMILIES,
+    MISSING_RMSD,
     Reference,
     class_table,
     family,
@@ -30,6 +31,7 @@ from .review import least_covered, near_duplicates
 __all__ = [
     "AMBIGUITY_K",
     "FAMILIES",
+    "MISSING_RMSD",
     "Reference",
     "class_table",
     "family",
