@@ -9,7 +9,7 @@ reference-encoder embedding (:func:`pool_embedding`), the surrogate's arrays
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -148,6 +148,8 @@ class Surrogate:
         One row of the cell's records (surrogate columns).
     embed : ndarray, shape (n_pool, d), optional
         The pool's reference-encoder embedding (``coverage_emb``); None when not saved.
+    betas : dict
+        ``{rate: beta}``: CCS's cutoff chosen on validation (empty for cells run before it was searched).
     """
 
     dynamics: Dynamics
@@ -156,6 +158,11 @@ class Surrogate:
     window: int
     record: pd.Series
     embed: np.ndarray | None = None
+    betas: dict[float, float] = field(default_factory=dict)
+
+    def beta_at(self, rate: float) -> float | None:
+        """CCS's cutoff chosen on validation at ``rate``; None when it was not searched."""
+        return next((b for r, b in self.betas.items() if math.isclose(r, rate)), None)
 
     def windows_at(self, rate: float) -> tuple[int, int]:
         """The window pair chosen at ``rate``; an error names the searched rates."""
@@ -186,4 +193,5 @@ def load_surrogate(run_dir: str | Path, *, dataset: str, seed: int) -> Surrogate
         int(recs["window"].iloc[0]),
         recs.iloc[0],
         embed,
+        {float(r): float(b) for r, b in zip(best["rate"], best["best_beta"])} if "best_beta" in best else {},
     )
