@@ -23,10 +23,11 @@ from ..dynamics import Dynamics
 
 __all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves", "error_score_curves"]
 
-#: Display names, in the paper's order, then the training-free methods (SPEC 5).
+#: Display names, in the paper's order, then the training-free methods and the low-budget anchors (SPEC 5).
 METHOD_LABELS = {
     "full": "Full dataset",
     "random": "Random",
+    "random_balanced": "Random (balanced)",
     "forgetting": "Forgetting",
     "entropy": "Entropy",
     "el2n": "EL2N",
@@ -42,6 +43,8 @@ METHOD_LABELS = {
     "coverage_clean": "Coverage (clean)",
     "a_max": "A₀-max",
     "k_center": "k-Center",
+    "typiclust": "TypiClust",
+    "probcover": "ProbCover",
 }
 #: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
 ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))

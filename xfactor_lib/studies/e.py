@@ -38,13 +38,6 @@ from .. import coresets, data, training
 from .._validation import check_frame, check_int, check_rate, resolve_device
 from ..coreset_scores import eva_scores, var_single
 from ..dynamics import Dynamics, DynamicsRecorder
-from .e_store import (
-    Surrogate,
-    load_surrogate,
-    pool_embedding,
-    save_surrogate,
-    surrogate_records,
-)
 from .e_search import (
     SEARCH_SEED_OFFSET,
     BetaSearch,
@@ -53,6 +46,13 @@ from .e_search import (
     search_betas,
     search_columns,
     search_seed,
+)
+from .e_store import (
+    Surrogate,
+    load_surrogate,
+    pool_embedding,
+    save_surrogate,
+    surrogate_records,
 )
 from .e_summary import (
     PAPER_ANCHORS,
@@ -390,8 +390,9 @@ def evaluate_coresets(
     ``method="full"`` trains on the whole pool once per seed (``rate`` 1.0), whatever the
     rates. The coreset of a seed-dependent method (random, random_balanced, CCS, k-center) is
     drawn with the training seed. Window methods use the windows chosen at their rate, CCS
-    the beta chosen at its rate (the others record none). Training-free methods read the pool's images and labels (``coverage_emb`` also
-    ``surrogate.embed``). With a step budget in ``config`` every coreset and the full run take the same number of
+    the beta chosen at its rate (the others record none). Training-free methods read the
+    pool's images and labels (``coverage_emb`` also ``surrogate.embed``). With a step
+    budget in ``config`` every coreset and the full run take the same number of
     optimizer steps.
 
     Returns
