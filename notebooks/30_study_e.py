@@ -11,10 +11,11 @@
 # Coresets chosen from one surrogate run by EVA (variance of the error score in an early
 # and a late window), by Random, Forgetting, Entropy, EL2N, AUM and CCS, and by the
 # training-free methods of SPEC 5 (Coverage on pixels or on the reference encoder's
-# embedding, Coverage (clean), A₀-max, k-Center: no surrogate run); test accuracy of a model
-# trained on each, mean ± sd over seeds, against the full-pool reference. The verdict names
-# the best method, and the best training-free one, per rate with its margin over Random.
-# Read from the `e_surrogate` and `e_coreset` records.
+# embedding, Coverage (clean), A₀-max, k-Center: no surrogate run), against class-balanced
+# Random (the fair reference of class-budgeted methods) and the low-budget anchors when
+# present; test accuracy of a model trained on each, mean ± sd over seeds, against the
+# full-pool reference. The verdict answers each paper's claim from paired t-tests over the
+# seeds, Holm-corrected within each claim. Read from the `e_surrogate` and `e_coreset` records.
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
@@ -35,7 +36,7 @@ windows = sweep.collect(run_dir, "e_surrogate")
 Markdown(e.verdict(recs, windows, note=sweep.read_note(run_dir, ["e_surrogate", "e_coreset"]), metric=metric))
 
 # %% [markdown]
-# ## Surrogate runs and the windows chosen on validation at each rate
+# ## Surrogate runs and the windows (EVA) and cutoffs (CCS) chosen on validation at each rate
 
 # %%
 windows.drop_duplicates(["cell_id", "rate"])[
@@ -54,21 +55,24 @@ windows.drop_duplicates(["cell_id", "rate"])[
         "window",
         "eva_variant",
     ]
+    + [c for c in ("best_beta", "search_seed") if c in windows]
 ].round(3)
 
 # %% [markdown]
 # ## Table 1 — test accuracy (%) by method and coreset rate, mean ± sd over seeds
 
 # %%
-summary = e.coreset_summary(recs, metric=metric)
+summary = e.add_family(e.coreset_summary(recs, metric=metric))
 table = plots.study_e.coreset_table(summary, digits=1)
 if out_dir:
     records.atomic_write(Path(out_dir) / "30_study_e_table1.csv", lambda p: table.to_csv(p))
     records.atomic_write(Path(out_dir) / "30_study_e_summary.csv", lambda p: summary.to_csv(p, index=False))
+    claims = e.claims(recs, metric=metric)  # the verdict's paired comparisons, Holm within each claim
+    records.atomic_write(Path(out_dir) / "30_study_e_claims.csv", lambda p: claims.to_csv(p, index=False))
 table
 
 # %%
-plots.study_e.accuracy_vs_rate(summary, metric=metric)
+plots.study_e.accuracy_by_family(summary, e.paired_differences(recs, metric=metric), metric=metric)
 
 # %% [markdown]
 # ## Ablations (Figs. 3-4) — variance or mean of S, one window or two

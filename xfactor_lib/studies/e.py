@@ -21,7 +21,9 @@ The two templates call, in order:
 
 The summary calls :func:`coreset_summary`, :func:`window_summary` and :func:`verdict`
 (kept in :mod:`xfactor_lib.studies.e_summary`, re-exported here, so each file stays short;
-likewise the surrogate's storage in :mod:`xfactor_lib.studies.e_store`).
+likewise the surrogate's storage in :mod:`xfactor_lib.studies.e_store`, the validation
+searches in :mod:`xfactor_lib.studies.e_search` and the paired comparisons behind the
+verdict in :mod:`xfactor_lib.studies.e_compare`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .. import coresets, data, training
 from .._validation import check_frame, check_int, check_rate, resolve_device
 from ..coreset_scores import eva_scores, var_single
 from ..dynamics import Dynamics, DynamicsRecorder
+from .e_compare import FAMILIES, add_family, claims, family_of, paired_differences
 from .e_search import (
     SEARCH_SEED_OFFSET,
     BetaSearch,
@@ -94,6 +97,11 @@ __all__ = [
     "beats_random",
     "best_methods",
     "TRAINING_FREE",
+    "FAMILIES",
+    "family_of",
+    "add_family",
+    "paired_differences",
+    "claims",
     "verdict",
 ]
 
