@@ -197,10 +197,10 @@ def _claim_lines(co: pd.DataFrame, label: dict, metric: str) -> list[str]:
                 + "."
             )
         if len(ccs):
-            near = int((ccs["diff"].abs() <= 0.05).sum())
+            near = int((ccs["diff"] >= -0.05).sum())
             out.append(
                 f"- **CCS vs Random**{where} — the EVA paper's Table 1 has CCS within 2.5 points of Random at "
-                f"2-10 %: here CCS is within 5 points of Random at {near} of {ccs['rate'].nunique()} rates, "
+                f"2-10 %: here CCS is at most 5 points below Random at {near} of {ccs['rate'].nunique()} rates, "
                 f"worse at {_count(ccs, 'worse')}, better at {_count(ccs, 'better')} (m = {ccs['m'].iloc[0]}). "
                 + "; ".join(_comparison(r, label) for r in ccs.sort_values("rate").itertuples())
                 + "."
