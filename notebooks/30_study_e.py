@@ -11,10 +11,11 @@
 # Coresets chosen from one surrogate run by EVA (variance of the error score in an early
 # and a late window), by Random, Forgetting, Entropy, EL2N, AUM and CCS, and by the
 # training-free methods of SPEC 5 (Coverage on pixels or on the reference encoder's
-# embedding, Coverage (clean), A₀-max, k-Center: no surrogate run); test accuracy of a model
-# trained on each, mean ± sd over seeds, against the full-pool reference. The verdict names
-# the best method, and the best training-free one, per rate with its margin over Random.
-# Read from the `e_surrogate` and `e_coreset` records.
+# embedding, Coverage (clean), A₀-max, k-Center: no surrogate run), against class-balanced
+# Random (the fair reference of class-budgeted methods) and the low-budget anchors when
+# present; test accuracy of a model trained on each, mean ± sd over seeds, against the
+# full-pool reference. The verdict answers each paper's claim from paired t-tests over the
+# seeds, Holm-corrected within each claim. Read from the `e_surrogate` and `e_coreset` records.
 
 # %% tags=["parameters"]
 run_dir: str = "../runs/default"  # a sweep's run directory
@@ -32,7 +33,7 @@ recs, windows = e.load(run_dir)
 Markdown(e.verdict(recs, windows, note=sweep.read_note(run_dir, e.STAGES), metric=metric))
 
 # %% [markdown]
-# ## Surrogate runs and the windows chosen on validation at each rate
+# ## Surrogate runs and the windows (EVA) and cutoffs (CCS) chosen on validation at each rate
 
 # %%
 e.surrogate_table(windows)
@@ -41,14 +42,15 @@ e.surrogate_table(windows)
 # ## Table 1 — test accuracy (%) by method and coreset rate, mean ± sd over seeds
 
 # %%
-summary = e.coreset_summary(recs, metric=metric)
+summary = e.add_family(e.coreset_summary(recs, metric=metric))
 table = e.coreset_table(summary, digits=1)
 records.save_table(table.reset_index(), out_dir, "30_study_e_table1.csv")
 records.save_table(summary, out_dir, "30_study_e_summary.csv")
+records.save_table(e.claims(recs, metric=metric), out_dir, "30_study_e_claims.csv")  # the verdict's paired tests
 table
 
 # %%
-plots.study_e.accuracy_vs_rate(summary, metric=metric)
+plots.study_e.accuracy_by_family(summary, e.paired_differences(recs, metric=metric), metric=metric)
 
 # %% [markdown]
 # ## Ablations (Figs. 3-4) — variance or mean of S, one window or two

@@ -209,6 +209,7 @@ def random_dynamics(N=50, T=30, K=3, seed=1) -> Dynamics:
         margin=rng.normal(size=(N, T)),
         probs=probs,
         y=rng.integers(0, K, N),
+        prob_margin=rng.uniform(-1, 1, size=(N, T)),
     )
 
 

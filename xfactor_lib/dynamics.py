@@ -4,7 +4,8 @@ A :class:`DynamicsRecorder` is a training callback (``training.fit_torch(...,
 callbacks=[recorder])``, protocol in ``docs/architecture.md``) that keeps, for every
 training sample i and epoch t (0-based), the error score
 ``S[i, t] = || softmax(f_t(x_i)) - onehot(y_i) ||_2``, the correctness of the prediction,
-the logit margin (target logit minus the largest other) and the final softmax. The result,
+the logit margin (target logit minus the largest other), the probability margin (target
+softmax probability minus the largest other, CCS's score) and the final softmax. The result,
 a :class:`Dynamics`, serves EVA, its ablations and every dynamics-based baseline of
 :mod:`xfactor_lib.coresets` from one run (SPEC 3, "Surrogate").
 """
@@ -48,6 +49,9 @@ class Dynamics:
         ``margin`` and False in ``correct``. All True by default.
     mode : str
         ``"train"`` (recorded from the training pass) or ``"eval"`` (separate no-grad pass).
+    prob_margin : ndarray, shape (N, T), float, optional
+        ``p_y - max_{k != y} p_k`` on the softmax probabilities (the CCS authors' margin;
+        NaN where not recorded). None for runs saved before it was recorded.
     """
 
     S: np.ndarray
@@ -57,6 +61,7 @@ class Dynamics:
     y: np.ndarray
     mask: np.ndarray | None = None
     mode: str = "train"
+    prob_margin: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.S = np.asarray(self.S)
@@ -70,7 +75,9 @@ class Dynamics:
         if self.mask is None:
             self.mask = np.ones((N, T), dtype=bool)
         self.mask = np.asarray(self.mask).astype(bool, copy=False)
-        for name in ("correct", "margin", "mask"):
+        if self.prob_margin is not None:
+            self.prob_margin = np.asarray(self.prob_margin)
+        for name in ("correct", "margin", "mask") + (("prob_margin",) if self.prob_margin is not None else ()):
             if getattr(self, name).shape != (N, T):
                 raise ValueError(f"{name} must have the shape of S {(N, T)}, got {getattr(self, name).shape}")
         if self.probs.ndim != 2 or self.probs.shape[0] != N:
@@ -99,6 +106,8 @@ class Dynamics:
     def save(self, path: str | os.PathLike) -> os.PathLike:
         """Write the arrays to one ``.npz`` file, atomically (:func:`records.write_npz`)."""
         arrays = {k: getattr(self, k) for k in ("S", "correct", "margin", "probs", "y", "mask")}
+        if self.prob_margin is not None:
+            arrays["prob_margin"] = self.prob_margin
         return records.write_npz(path, **arrays, mode=np.array(self.mode))
 
     @classmethod
@@ -116,11 +125,12 @@ class Dynamics:
                 y=z["y"],
                 mask=z["mask"] if "mask" in z.files else None,
                 mode=str(z["mode"]) if "mode" in z.files else "train",
+                prob_margin=z["prob_margin"] if "prob_margin" in z.files else None,
             )
 
 
 def _batch_stats(logits, y):
-    """Error score, correctness, margin and softmax of one batch (torch, on its device)."""
+    """Error score, correctness, logit margin, softmax and probability margin of one batch (torch)."""
     import torch
 
     z = logits.detach().float()
@@ -134,7 +144,10 @@ def _batch_stats(logits, y):
     others[rows, y] = -torch.inf
     margin = target - others.max(dim=1).values
     correct = z.argmax(dim=1) == y
-    return s, correct, margin, p
+    others = p.clone()
+    others[rows, y] = -1.0  # below every probability
+    prob_margin = p[rows, y] - others.max(dim=1).values
+    return s, correct, margin, p, prob_margin
 
 
 class DynamicsRecorder:
@@ -221,6 +234,7 @@ class DynamicsRecorder:
         T, N = self._capacity, self.N
         self._S = torch.full((T, N), float("nan"), dtype=fdt, device=device)
         self._margin = torch.full((T, N), float("nan"), dtype=fdt, device=device)
+        self._prob_margin = torch.full((T, N), float("nan"), dtype=fdt, device=device)
         self._correct = torch.zeros((T, N), dtype=torch.bool, device=device)
         self._mask = torch.zeros((T, N), dtype=torch.bool, device=device)
         self._probs = torch.full((N, K), float("nan"), dtype=fdt, device=device)
@@ -245,15 +259,17 @@ class DynamicsRecorder:
                 return torch.cat([t, torch.full((grow, self.N), fill, dtype=t.dtype, device=t.device)])
 
             self._S, self._margin = pad(self._S, float("nan")), pad(self._margin, float("nan"))
+            self._prob_margin = pad(self._prob_margin, float("nan"))
             self._correct, self._mask = pad(self._correct, False), pad(self._mask, False)
             self._capacity = new
         self.epochs = max(self.epochs, int(epoch) + 1)
 
     def _write(self, epoch: int, idx, logits, y) -> None:
-        s, correct, margin, p = _batch_stats(logits, y)
+        s, correct, margin, p, prob_margin = _batch_stats(logits, y)
         fdt = self._S.dtype
         self._S[epoch, idx] = s.to(fdt)
         self._margin[epoch, idx] = margin.to(fdt)
+        self._prob_margin[epoch, idx] = prob_margin.to(fdt)
         self._correct[epoch, idx] = correct
         self._mask[epoch, idx] = True
         self._probs[idx] = p.to(fdt)
@@ -344,6 +360,7 @@ class DynamicsRecorder:
             )
         S = self._S[:T].T.cpu().numpy()
         margin = self._margin[:T].T.cpu().numpy()
+        prob_margin = self._prob_margin[:T].T.cpu().numpy()
         correct = self._correct[:T].T.cpu().numpy()
         probs = self._probs.cpu().numpy()
         if T and not mask[:, -1].all():
@@ -357,6 +374,7 @@ class DynamicsRecorder:
             y=y,
             mask=np.ascontiguousarray(mask),
             mode=self.mode,
+            prob_margin=np.ascontiguousarray(prob_margin),
         )
 
     def save(self, path: str | os.PathLike, *, allow_missing: bool = False) -> os.PathLike:

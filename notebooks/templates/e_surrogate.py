@@ -11,10 +11,12 @@
 # Trains the surrogate on the pool while recording, for every sample and epoch, the error
 # score S, correctness, logit margin and the final softmax (one run serves EVA and every
 # baseline) and embeds the pool with study Q's reference encoder, trained on the pool alone
-# (the kernel of the training-free `coverage_emb`). Then, **for each rate**, scores every EVA window combination by the
-# **validation** accuracy of a model trained on the coreset it selects (the test split is
-# never read for a choice). Writes `dynamics.npz`, `pool.npz`, `embed.npz` (+ the cached
-# encoder) and the window table.
+# (the kernel of the training-free `coverage_emb`). Then, **for each rate**, scores every EVA window combination,
+# and every CCS cutoff beta in {0, 0.1, ..., 0.5}, by the **validation** accuracy of a model
+# trained on the coreset it selects (the test split is never read for a choice; the
+# candidates train with seed 10,000 + seed, outside the evaluation seeds). Writes
+# `dynamics.npz`, `pool.npz`, `embed.npz` (+ the cached encoder) and the window table with
+# the chosen beta per rate.
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # any name load_dataset accepts

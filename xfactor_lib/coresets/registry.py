@@ -9,11 +9,12 @@ and keep one end of the score (:func:`select_top`, ties to the lower index):
 | method | score per sample | keeps |
 | --- | --- | --- |
 | ``random`` | uniform [0, 1) draws from ``seed`` | highest (a uniform draw) |
+| ``random_balanced`` | uniform draws within classes, class-balanced budgets (needs ``y``) | stratified by class |
 | ``forgetting`` | correct -> incorrect flips; never learned = T + 1 | highest (most forgotten) |
 | ``entropy`` | prediction entropy of the final softmax | highest |
 | ``el2n`` | S at one early epoch (``epoch``, default 20), averaged over runs | highest |
 | ``aum`` | mean over epochs of target logit minus largest other logit | **lowest** (hardest) |
-| ``ccs`` | AUM; drop the hardest ``beta`` x N, then 50 equal-width bins smallest-first | stratified |
+| ``ccs`` | mean probability margin; drop the hardest ``beta`` x N, then 50 bins smallest-first | stratified |
 | ``eva`` | Var(S, early window) + Var(S, late window) (``variant="released"``: normalised mean) | highest |
 | ``var_s`` / ``exp_s`` | variance / mean of S in one window (``start``) | highest |
 | ``var_d`` / ``exp_d`` | variance sum / mean of S over two windows | highest |
@@ -44,6 +45,7 @@ import numpy as np
 
 from .._validation import check_choice, check_int, check_rate
 from ..dynamics import Dynamics
+from . import baselines as cb
 from . import greedy
 from . import scores as cs
 
@@ -267,13 +269,20 @@ def _allocate(counts: np.ndarray, M: int) -> np.ndarray:
 def _ccs_pick(inp: Inputs, rate: float, *, seed: int, beta: float | None = None, n_bins: int = 50) -> np.ndarray:
     beta = ccs_default_beta(rate) if beta is None else beta
     return ccs_select(
-        cs.aum_scores(inp.dynamics.margin),
+        cb.ccs_scores(inp.dynamics),  # the authors' probability margin, not AUM's logit margin
         coreset_size(inp.N, rate),
         beta=beta,
         n_bins=n_bins,
         seed=seed,
         hard_is_low=True,
     )
+
+
+def _random_balanced(inp: Inputs, rate: float, *, seed: int) -> np.ndarray:
+    y = inp.y if inp.y is not None else inp.dynamics.y if inp.runs else None
+    if y is None:
+        raise ValueError("method 'random_balanced' draws class-balanced budgets: pass y= (or dynamics=)")
+    return cb.random_balanced_select(y, rate=rate, seed=seed)
 
 
 def _windowed(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
@@ -283,6 +292,7 @@ def _windowed(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
 _DUAL = ("early_start", "late_start", "window")
 for _m in (
     Method("random", "highest", "none", score=lambda inp, seed: cs.random_scores(inp.N, seed=seed)),
+    Method("random_balanced", "stratified", "none", pick=_random_balanced),
     Method("forgetting", "highest", "dynamics", score=lambda inp, seed: cs.forgetting_scores(inp.dynamics.correct)),
     Method("entropy", "highest", "dynamics", score=lambda inp, seed: cs.entropy_scores(inp.dynamics.probs)),
     Method(
@@ -388,10 +398,11 @@ def select(
         An embedding of the N samples (``coverage_emb``; e.g. the reference encoder's,
         :func:`xfactor_lib.quality.encoder.load_or_train`).
     seed : int
-        For ``random``, the sampling inside ``ccs``, the first pick of ``k_center`` and
+        For ``random`` and ``random_balanced``, the sampling inside ``ccs``, the first pick of ``k_center`` and
         the client sample of ``coverage`` on classes above ``max_clients``.
     **options
-        ``el2n``: ``epoch`` (20). ``ccs``: ``beta`` (default :func:`ccs_default_beta`),
+        ``el2n``: ``epoch`` (20). ``ccs``: ``beta`` (study E searches it per rate on
+        validation, :func:`xfactor_lib.studies.e.search.search_beta`; default :func:`ccs_default_beta`),
         ``n_bins`` (50). ``eva``: ``early_start``, ``late_start``, ``window`` (10),
         ``variant`` ("sum" | "released"). ``var_s``/``exp_s``: ``start``, ``window``.
         ``var_d``/``exp_d``: ``early_start``, ``late_start``, ``window``. ``coverage``:

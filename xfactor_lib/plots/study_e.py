@@ -23,7 +23,16 @@ from .._validation import check_frame
 from ..dynamics import Dynamics
 from ..studies.e.summary import METHOD_LABELS, coreset_table, method_order, rate_label
 
-__all__ = ["METHOD_LABELS", "coreset_table", "accuracy_vs_rate", "ablation_plot", "window_curves", "error_score_curves"]
+__all__ = [
+    "METHOD_LABELS",
+    "coreset_table",
+    "accuracy_vs_rate",
+    "accuracy_by_family",
+    "facet_styles",
+    "ablation_plot",
+    "window_curves",
+    "error_score_curves",
+]
 
 #: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
 ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))
@@ -350,4 +359,116 @@ def error_score_curves(
     ax.set_xlabel("epoch (0-based)")
     ax.set_ylabel("error score S")
     ax.legend(fontsize=7, ncols=2)
+    return fig
+
+
+# --------------------------------------------------------------------------- methods by family (issue 20)
+#: Colours of the methods inside one facet (no grey: the references are black and grey).
+FACET_COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9", "#393b79")
+#: Markers of the methods inside one facet; with the colours, no two lines of a facet look alike.
+FACET_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+#: How the references are drawn in every facet: (colour, marker, line style).
+REFERENCE_STYLES = {"random": ("k", "x", "--"), "random_balanced": ("0.45", "+", ":")}
+
+
+def facet_styles(methods: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) of each method of one facet, by position; distinct pairs for any number of methods."""
+    return {
+        m: (FACET_COLORS[i % len(FACET_COLORS)], FACET_MARKERS[(i + i // 10) % len(FACET_MARKERS)])
+        for i, m in enumerate(methods)
+    }
+
+
+def accuracy_by_family(
+    summary: pd.DataFrame,
+    differences: pd.DataFrame,
+    *,
+    metric: str = "acc",
+    reference: str = "random_balanced",
+    percent: bool = True,
+) -> Figure:
+    """Accuracy vs rate with the methods in facets by family, and their differences from ``reference``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`~xfactor_lib.studies.e.coreset_summary` output.
+    differences : DataFrame
+        :func:`~xfactor_lib.studies.e.compare.paired_differences` output against
+        ``reference`` (``method, rate, diff, ci_low, ci_high``; ``dataset, arch``).
+    metric : str
+        For the axis labels.
+    reference : str
+        The method the differences are taken from (class-balanced Random).
+    percent : bool
+
+    Returns
+    -------
+    Figure
+        Per (dataset, arch) two rows of axes, one column per family present (papers'
+        methods, training-free, anchors, then any other): the top row mean ± sd over seeds
+        with Random, Random (balanced) and the full pool drawn in every facet; the bottom
+        row each method minus ``reference`` with its 95 % interval over paired seeds
+        (Random's too), zero dashed. Every method of a facet has its own colour and marker;
+        each column's legend sits below its axes.
+    """
+    from ..studies.e.compare import FAMILY_ORDER, family_of
+
+    _check_summary(summary)
+    check_frame(differences, ["method", "rate", "diff", "ci_low", "ci_high"], what="differences (paired_differences)")
+    scale = 100.0 if percent else 1.0
+    refs = [m for m in ("random", "random_balanced") if m in set(summary["method"])]
+    present = [m for m in method_order(summary["method"].unique()) if family_of(m) != "reference"]
+    order = [*FAMILY_ORDER[1:], "other"]
+    families = [f for f in order if any(family_of(m) == f for m in present)]
+    if not families:
+        raise ValueError(f"no method outside the references in the summary; present: {sorted(set(summary['method']))}")
+    datasets, archs = _grid(summary)
+    groups = [(d, a) for d in datasets for a in archs if len(_part(summary, d, a))]
+    fig = Figure(figsize=(4.2 * len(families), 6.4 * len(groups) + 1.2), layout="constrained")
+    axes = fig.subplots(2 * len(groups), len(families), squeeze=False, sharex="col")
+    for g, (dataset, arch) in enumerate(groups):
+        part, diffs = _part(summary, dataset, arch), _part(differences, dataset, arch)
+        rates = sorted(part.loc[part["method"] != "full", "rate"].unique())
+        pos = {r: i for i, r in enumerate(rates)}
+        full = part[part["method"] == "full"]
+        for j, family in enumerate(families):
+            top, bottom = axes[2 * g, j], axes[2 * g + 1, j]
+            members = [m for m in present if family_of(m) == family]
+            styles = facet_styles(members)
+            for m in [*refs, *members]:
+                rows = part[part["method"] == m].sort_values("rate")
+                color, marker, ls = (*styles[m], "-") if m in styles else REFERENCE_STYLES[m]
+                top.errorbar(
+                    [pos[r] for r in rows["rate"]], scale * rows["mean"].to_numpy(),
+                    yerr=scale * rows["sd"].fillna(0).to_numpy(), color=color, marker=marker, ls=ls, ms=5, capsize=2,
+                    lw=1.2, label=METHOD_LABELS.get(m, m),
+                )  # fmt: skip
+                d = diffs[diffs["method"] == m].sort_values("rate")
+                if m == reference or d.empty:
+                    continue
+                drawn = [x for x in (*refs, *members) if x != reference]  # side by side, inside the rate's slot
+                k = (drawn.index(m) - (len(drawn) - 1) / 2) * min(0.12, 0.5 / max(len(drawn) - 1, 1))
+                lo = (d["diff"] - d["ci_low"]).fillna(0).to_numpy()
+                hi = (d["ci_high"] - d["diff"]).fillna(0).to_numpy()
+                bottom.errorbar(
+                    [pos[r] + k for r in d["rate"]], scale * d["diff"].to_numpy(), yerr=scale * np.vstack([lo, hi]),
+                    color=color, marker=marker, ls=ls, ms=5, capsize=2, lw=1.2, label=METHOD_LABELS.get(m, m),
+                )  # fmt: skip
+            if len(full):
+                top.axhline(scale * full["mean"].iloc[0], color="k", lw=0.8, ls="-.", label=METHOD_LABELS["full"])
+            bottom.axhline(0.0, color=REFERENCE_STYLES["random_balanced"][0], lw=1, ls=":")
+            where = _title(dataset, arch)
+            top.set_title(f"{family}" + (f" — {where}" if where else ""))
+            top.set_ylabel(f"{metric} (%)" if percent else metric)
+            ref_label = METHOD_LABELS.get(reference, reference)
+            bottom.set_ylabel(f"minus {ref_label} ({'points' if percent else metric})")
+            if diffs.empty:
+                bottom.set_title(f"no {ref_label} records")
+            bottom.set_xticks(range(len(rates)), labels=[rate_label(r) for r in rates])
+            bottom.set_xlabel("selection rate")
+            handles, labels = top.get_legend_handles_labels()
+            bottom.legend(
+                handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncols=2, fontsize=7, frameon=False
+            )
     return fig

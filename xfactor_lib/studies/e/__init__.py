@@ -6,6 +6,9 @@ One module per stage, each readable top to bottom:
     What both stages share: :func:`carve` (the surrogate's *pool* and a *validation* set
     from the training split; nothing is ever chosen on the test split), :func:`coreset_config`
     (every coreset trains the full-pool run's optimizer-step budget) and :func:`fit_and_score`.
+:mod:`.search` — every choice made on validation (EVA's windows, CCS's beta), candidates
+    seeded outside the evaluation seeds.
+:mod:`.compare` — method families, paired tests over seeds with Holm, the papers' claims.
 :mod:`.surrogate` — stage ``e_surrogate`` (one cell per data set x surrogate seed)
     :func:`run_surrogate`: :func:`train_surrogate` with a
     :class:`~xfactor_lib.dynamics.DynamicsRecorder`, :func:`search_windows` (every EVA window
@@ -19,8 +22,23 @@ One module per stage, each readable top to bottom:
     :func:`load`, :func:`coreset_summary`, :func:`window_summary`, :func:`verdict`.
 """
 
+from .compare import FAMILIES, add_family, claims, family_of, paired_differences
 from .coreset import evaluate_coresets
 from .recipe import carve, coreset_config, fit_and_score, split_pool, step_budget
+from .search import (
+    SEARCH_SEED_OFFSET,
+    BetaSearch,
+    Searches,
+    WindowSearch,
+    best_window,
+    run_searches,
+    search_betas,
+    search_columns,
+    search_seed,
+    search_windows,
+    window_grid,
+    window_search,
+)
 from .summary import (
     METHOD_LABELS,
     PAPER_ANCHORS,
@@ -36,17 +54,12 @@ from .summary import (
 from .surrogate import (
     Surrogate,
     SurrogateRun,
-    WindowSearch,
-    best_window,
     load_surrogate,
     pool_embedding,
     run_surrogate,
     save_surrogate,
-    search_windows,
     surrogate_records,
     train_surrogate,
-    window_grid,
-    window_search,
 )
 
 __all__ = [
@@ -79,4 +92,16 @@ __all__ = [
     "beats_random",
     "best_methods",
     "verdict",
+    "SEARCH_SEED_OFFSET",
+    "search_seed",
+    "search_betas",
+    "BetaSearch",
+    "run_searches",
+    "Searches",
+    "search_columns",
+    "FAMILIES",
+    "family_of",
+    "add_family",
+    "paired_differences",
+    "claims",
 ]

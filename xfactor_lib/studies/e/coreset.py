@@ -38,17 +38,19 @@ def evaluate_coresets(
     """Test metrics of ``arch`` trained on each (method, rate, seed) coreset of the pool.
 
     ``method="full"`` trains on the whole pool once per seed (``rate`` 1.0), whatever the
-    rates. The coreset of a seed-dependent method (random, CCS, k-center) is drawn with the
-    training seed. Window methods use the windows chosen at their rate (the others record
-    none). Training-free methods read the pool's images and labels (``coverage_emb`` also
-    ``surrogate.embed``). With a step budget in ``config`` every coreset and the full run take the same number of
+    rates. The coreset of a seed-dependent method (random, random_balanced, CCS, k-center) is
+    drawn with the training seed. Window methods use the windows chosen at their rate, CCS
+    the beta chosen at its rate (the others record none). Training-free methods read the
+    pool's images and labels (``coverage_emb`` also ``surrogate.embed``). With a step
+    budget in ``config`` every coreset and the full run take the same number of
     optimizer steps.
 
     Returns
     -------
     DataFrame
         One row per (method, rate, seed): ``extra``, ``method, rate, seed, arch, n_pool,
-        n_coreset, early_start, late_start, window, eva_variant, n_test, device,
+        n_coreset, early_start, late_start, window, eva_variant, beta`` (CCS's cutoff; NaN
+        for the others), ``search_seed`` (of the validation searches), ``n_test, device,
         select_seconds`` (time to choose the coreset), the test metrics,
         :func:`training.fit_columns`.
     """
@@ -62,6 +64,10 @@ def evaluate_coresets(
         windowed = method in coresets.WINDOW_METHODS  # the others need no window search at this rate
         early, late = surrogate.windows_at(rate) if windowed else (pd.NA, pd.NA)
         opts: dict[str, Any] = {"el2n": {"epoch": el2n_epoch}, "eva": {"variant": eva_variant}}.get(method, {})
+        beta = np.nan
+        if method == "ccs":  # the cutoff chosen on validation at this rate (issue 20), else the default rule
+            beta = surrogate.beta_at(rate)
+            opts["beta"] = beta = coresets.ccs_default_beta(rate) if beta is None else beta
         for key in coresets.WINDOW_METHODS.get(method, ()):
             opts[key] = {"early_start": early, "late_start": late, "start": early, "window": surrogate.window}[key]
         start = time.perf_counter()
@@ -87,6 +93,8 @@ def evaluate_coresets(
                 "late_start": late,
                 "window": surrogate.window,
                 "eva_variant": eva_variant,
+                "beta": beta,
+                "search_seed": surrogate.record.get("search_seed", pd.NA),
                 "n_test": len(test.labels),
                 "device": resolve_device(device),
                 "select_seconds": took,

@@ -10,19 +10,19 @@ the EVA windows per rate on validation, embed the pool, and store what ``e_cores
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from ... import coresets, data, records, sweep, training
-from ..._validation import check_frame, check_int, check_rate, resolve_device
-from ...coresets.scores import eva_scores, var_single
+from ... import data, records, sweep, training
+from ..._validation import resolve_device
 from ...dynamics import Dynamics, DynamicsRecorder
 from ...quality import encoder
-from .recipe import carve, coreset_config, fit_and_score
+from .recipe import carve, coreset_config
+from .search import Searches, WindowSearch, run_searches, search_columns
 
 __all__ = [
     "DYNAMICS_FILE",
@@ -31,11 +31,6 @@ __all__ = [
     "SurrogateRun",
     "run_surrogate",
     "train_surrogate",
-    "window_grid",
-    "window_search",
-    "best_window",
-    "WindowSearch",
-    "search_windows",
     "pool_embedding",
     "save_surrogate",
     "surrogate_records",
@@ -157,6 +152,8 @@ class Surrogate:
         One row of the cell's records (surrogate columns).
     embed : ndarray, shape (n_pool, d), optional
         The pool's reference-encoder embedding (``coverage_emb``); None when not saved.
+    betas : dict
+        ``{rate: beta}``: CCS's cutoff chosen on validation (empty for cells run before it was searched).
     """
 
     dynamics: Dynamics
@@ -165,6 +162,11 @@ class Surrogate:
     window: int
     record: pd.Series
     embed: np.ndarray | None = None
+    betas: dict[float, float] = field(default_factory=dict)
+
+    def beta_at(self, rate: float) -> float | None:
+        """CCS's cutoff chosen on validation at ``rate``; None when it was not searched."""
+        return next((b for r, b in self.betas.items() if math.isclose(r, rate)), None)
 
     def windows_at(self, rate: float) -> tuple[int, int]:
         """The window pair chosen at ``rate``; an error names the searched rates."""
@@ -195,6 +197,7 @@ def load_surrogate(run_dir: str | Path, *, dataset: str, seed: int) -> Surrogate
         int(recs["window"].iloc[0]),
         recs.iloc[0],
         embed,
+        {float(r): float(b) for r, b in zip(best["rate"], best["best_beta"])} if "best_beta" in best else {},
     )
 
 
@@ -233,137 +236,6 @@ def train_surrogate(
     return recorder.dynamics(), info, fitted
 
 
-# --------------------------------------------------------------------------- window search
-def window_grid(T: int, *, window: int = 10, step: int = 10) -> list[tuple[int, int]]:
-    """All (early_start, late_start) pairs on a ``step`` grid with non-overlapping windows.
-
-    Starts are 0, step, 2 x step, ... with ``start + window <= T``; pairs have
-    ``early_start + window <= late_start``; ordered by early then late start.
-    """
-    T, window, step = (check_int(v, name, low=1) for v, name in ((T, "T"), (window, "window"), (step, "step")))
-    starts = range(0, T - window + 1, step)
-    return [(e, late) for e in starts for late in starts if e + window <= late]
-
-
-def window_search(
-    S: Any,
-    evaluate: Callable[[np.ndarray, int, int | None], float],
-    *,
-    rate: float,
-    window: int = 10,
-    step: int = 10,
-    variant: str = "sum",
-    single: bool = False,
-) -> pd.DataFrame:
-    """Score every EVA window pair (and single window) of ``S`` at one rate.
-
-    Parameters
-    ----------
-    S : ndarray, shape (N, T), or Dynamics
-    evaluate : callable
-        ``evaluate(indices, early_start, late_start) -> float``: trains on the coreset
-        ``indices`` (sorted, shape (M,)) and returns a **validation** score (higher is
-        better). ``late_start`` is None for a single window.
-    rate : float in (0, 1]
-    window, step : int
-        Window length and grid step (paper: 10 and 10).
-    variant : {"sum", "released"}
-        EVA variant (:func:`~xfactor_lib.coresets.scores.eva_scores`).
-    single : bool
-        Also score every single window (VAR-S), for the paper's Fig. 5.
-
-    Returns
-    -------
-    DataFrame
-        ``rate, early_start, late_start`` (Int64, missing for single windows), ``score``.
-    """
-    S = S.S if isinstance(S, Dynamics) else np.asarray(S, dtype=np.float64)
-    rate = check_rate(rate)
-    if not callable(evaluate):
-        raise TypeError("evaluate must be a callable evaluate(indices, early_start, late_start) -> float")
-    combos: list[tuple[int, int | None]] = list(window_grid(S.shape[1], window=window, step=step))
-    if not combos:
-        raise ValueError(
-            f"no window pair fits in T={S.shape[1]} epochs with window={window}, step={step}; "
-            "two windows need T >= step + window"
-        )
-    if single:
-        combos = [(s, None) for s in range(0, S.shape[1] - window + 1, step)] + combos
-    rows = []
-    for early, late in combos:
-        if late is None:
-            sc = var_single(S, start=early, window=window)
-        else:
-            sc = eva_scores(S, early_start=early, late_start=late, window=window, variant=variant)
-        rows.append((rate, early, late, float(evaluate(coresets.select_top(sc, rate), early, late))))
-    frame = pd.DataFrame(rows, columns=["rate", "early_start", "late_start", "score"])
-    frame["early_start"] = frame["early_start"].astype("Int64")
-    frame["late_start"] = pd.array([pd.NA if v is None else v for v in frame["late_start"]], dtype="Int64")
-    return frame
-
-
-def best_window(frame: pd.DataFrame) -> tuple[int, int]:
-    """The (early_start, late_start) of the best-scoring window **pair** (first on ties)."""
-    check_frame(frame, ["early_start", "late_start", "score"], what="window table")
-    dual = frame[frame["late_start"].notna() & frame["score"].notna()]
-    if dual.empty:
-        raise ValueError("the window table has no scored window pair")
-    row = dual.loc[dual["score"].astype(float).idxmax()]
-    return int(row["early_start"]), int(row["late_start"])
-
-
-@dataclass
-class WindowSearch:
-    """Result of :func:`search_windows`.
-
-    Attributes
-    ----------
-    table : DataFrame
-        ``rate, early_start, late_start, score`` (validation accuracy), one row per
-        rate x window combination.
-    best : dict
-        ``{rate: (early_start, late_start)}``: the best pair at each rate.
-    """
-
-    table: pd.DataFrame
-    best: dict[float, tuple[int, int]]
-
-
-def search_windows(
-    dynamics: Dynamics,
-    train: data.Dataset,
-    pool: np.ndarray,
-    X_val: np.ndarray,
-    y_val: np.ndarray,
-    *,
-    rates: Sequence[float],
-    window: int = 10,
-    step: int = 10,
-    arch: str = "resnet18",
-    config: training.TrainConfig | None = None,
-    variant: str = "sum",
-    device: str = "auto",
-    seed: int = 0,
-    single: bool = True,
-) -> WindowSearch:
-    """Window starts chosen **per rate** by validation accuracy (SPEC 3); never reads a test split.
-
-    For each rate and each window combination, ``arch`` trains on the EVA coreset of the
-    pool and is scored on ``(X_val, y_val)``.
-    """
-
-    def evaluate(idx: np.ndarray, early: int, late: int | None) -> float:
-        return fit_and_score(train, pool[idx], X_val, y_val, arch=arch, config=config, device=device, seed=seed)["acc"]
-
-    tables = [
-        window_search(dynamics, evaluate, rate=r, window=window, step=step, variant=variant, single=single)
-        for r in rates
-    ]
-    return WindowSearch(
-        pd.concat(tables, ignore_index=True), {float(t["rate"].iloc[0]): best_window(t) for t in tables}
-    )
-
-
 # --------------------------------------------------------------------------- the whole stage
 RECORDED_PARAMS = (
     "dataset", "seed", "arch", "scale", "window", "step", "eva_variant", "search_arch", "pool_size",
@@ -381,6 +253,8 @@ class SurrogateRun:
         :func:`surrogate_records` (one row per rate x window combination).
     dynamics : Dynamics
     windows : WindowSearch
+    searches : Searches
+        Both validation searches (EVA's windows, CCS's beta) and their seed.
     summary : str
         Three lines: pool and validation sizes, the surrogate's fit, the encoder's accuracy.
     """
@@ -388,6 +262,7 @@ class SurrogateRun:
     records: pd.DataFrame
     dynamics: Dynamics
     windows: WindowSearch
+    searches: Searches
     summary: str
 
 
@@ -448,21 +323,11 @@ def run_surrogate(
     )
     if out_dir:
         save_surrogate(out_dir, dyn, pool, val_idx, embed=E)
-    windows = search_windows(
-        dyn,
-        train,
-        pool,
-        X_val,
-        y_val,
-        rates=p["rates"],
-        window=p["window"],
-        step=p["step"],
-        arch=p["search_arch"],
-        config=search,
-        variant=p["eva_variant"],
-        device=device,
-        seed=seed,
-    )
+    searches = run_searches(
+        dyn, train, pool, X_val, y_val, rates=p["rates"], window=p["window"], step=p["step"], arch=p["search_arch"],
+        config=search, variant=p["eva_variant"], device=device, seed=seed,
+    )  # fmt: skip
+    windows = searches.windows
     recorded = {k: p[k] for k in RECORDED_PARAMS}
     recs = surrogate_records(
         windows,
@@ -476,13 +341,15 @@ def run_surrogate(
         out_dir=str(out_dir),
         params={**recorded, "encoder_heldout_acc": enc.heldout_acc},
     )
+    recs = search_columns(recs, searches)
     summary = "\n".join(
         [
             f"pool {len(pool)} images, validation {len(y_val)}, surrogate {p['arch']}, "
             f"search coresets {search.steps} steps",
             f"surrogate: {info['epochs']} epochs, train acc {info['train_acc']:.3f}, "
-            f"test acc {test_metrics['acc']:.4f}; best windows on validation: {windows.best}",
+            f"test acc {test_metrics['acc']:.4f}; on validation (candidates seeded {searches.seed}): "
+            f"windows {windows.best}, CCS beta {searches.betas.best}",
             f"reference encoder: {enc.n_train} pool images, {enc.epochs} epochs, held-out acc {enc.heldout_acc:.3f}",
         ]
     )
-    return SurrogateRun(recs, dyn, windows, summary)
+    return SurrogateRun(recs, dyn, windows, searches, summary)
