@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import coreset_anchors as anchors
 from . import coreset_scores as cs
 from . import greedy
 from ._validation import check_choice, check_int, check_rate
@@ -86,6 +87,9 @@ class Method:
         keep one end of a score (CCS, the greedy methods).
     many_runs : bool
         Accepts a list of Dynamics (averaged), as EL2N does.
+    label_free : bool
+        Has a label-free variant: ``pick`` takes ``unlabeled=True`` and then never reads
+        ``y`` (whole pool, one budget); see :func:`select`.
     """
 
     name: str
@@ -96,6 +100,7 @@ class Method:
     score: Callable[..., np.ndarray] | None = None
     pick: Callable[..., np.ndarray] | None = None
     many_runs: bool = False
+    label_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -282,7 +287,7 @@ def _windowed(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
 
 _DUAL = ("early_start", "late_start", "window")
 for _m in (
-    Method("random", "highest", "none", score=lambda inp, seed: cs.random_scores(inp.N, seed=seed)),
+    Method("random", "highest", "none", score=lambda inp, seed: cs.random_scores(inp.N, seed=seed), label_free=True),
     Method("forgetting", "highest", "dynamics", score=lambda inp, seed: cs.forgetting_scores(inp.dynamics.correct)),
     Method("entropy", "highest", "dynamics", score=lambda inp, seed: cs.entropy_scores(inp.dynamics.probs)),
     Method(
@@ -307,37 +312,77 @@ for _m in (
 
 
 def _greedy(fn: Callable[..., np.ndarray], *, seeded: bool = True, **fixed: Any) -> Callable[..., np.ndarray]:
-    """A pick function running a :mod:`greedy` selector on the inputs at ``rate``."""
+    """A pick function running a :mod:`greedy` selector on the inputs at ``rate``; label-free
+    (``unlabeled=True``) it runs on the whole pool as one class (:func:`_label_free`)."""
 
-    def pick(inp: Inputs, rate: float, *, seed: int, **opts: Any) -> np.ndarray:
+    def pick(
+        inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, n_clusters: int = 10, **opts: Any
+    ) -> np.ndarray:
         kw = {"seed": seed} if seeded else {}
-        return fn(inp.X, inp.y, rate=rate, **fixed, **kw, **opts)
+        y, extra = _label_free(inp, fixed, seed, n_clusters) if unlabeled else (inp.y, {})
+        return fn(inp.X, y, rate=rate, **fixed, **extra, **kw, **opts)
 
     return pick
 
 
-def _coverage_emb(inp: Inputs, rate: float, *, seed: int, max_clients: int = 8192) -> np.ndarray:
-    return greedy.coverage_select(None, inp.y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
+def _label_free(inp: Inputs, fixed: dict[str, Any], seed: int, n_clusters: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """One class holding every image; ``coverage_clean``'s neighbour vote then compares
+    ``n_clusters`` k-means cluster ids (on the pixels) instead of labels, ProbCover's
+    label-free heuristic."""
+    extra: dict[str, Any] = {}
+    if fixed.get("drop_ambiguous"):
+        F = anchors.features(inp.X)
+        extra["vote_labels"] = anchors.kmeans_labels(F, min(n_clusters, inp.N), seed=seed)
+    return np.zeros(inp.N, dtype=np.int64), extra
+
+
+def _coverage_emb(
+    inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, max_clients: int = 8192
+) -> np.ndarray:
+    y = np.zeros(inp.N, dtype=np.int64) if unlabeled else inp.y
+    return greedy.coverage_select(None, y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
+
+
+def _anchor(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """A pick function for :mod:`coreset_anchors`: on ``embed`` when given, else on the images."""
+
+    def pick(inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, **opts: Any) -> np.ndarray:
+        X = inp.X if inp.embed is None else None
+        return fn(X, None if unlabeled else inp.y, rate=rate, embed=inp.embed, unlabeled=unlabeled, seed=seed, **opts)
+
+    return pick
 
 
 _COVER = ("tau", "max_clients")
+_EMBED_OK = ("typiclust", "probcover")  # need images or an embedding
 for _m in (
-    Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select)),
-    Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb),
+    Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select), label_free=True),
+    Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb, label_free=True),
     Method(
         "coverage_clean",
         "greedy",
         "images",
-        (*_COVER, "neighbours"),
+        (*_COVER, "neighbours", "n_clusters"),
         pick=_greedy(greedy.coverage_select, drop_ambiguous=True),
+        label_free=True,
     ),
-    Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False)),
-    Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select)),
+    Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False), label_free=True),
+    Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select), label_free=True),
+    # the low-budget anchors (SPEC 5): on embed= when given (study E passes the encoder's), else on pixels
+    Method("typiclust", "greedy", "images", ("neighbours",), pick=_anchor(anchors.typiclust_select), label_free=True),
+    Method(
+        "probcover",
+        "greedy",
+        "images",
+        ("purity", "delta", "n_clusters"),
+        pick=_anchor(anchors.probcover_select),
+        label_free=True,
+    ),
 ):
     register(_m)
 
 
-def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None) -> Inputs:
+def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None, unlabeled: bool = False) -> Inputs:
     runs: tuple[Dynamics, ...] = ()
     if dynamics is not None:
         runs = tuple(dynamics) if isinstance(dynamics, (list, tuple)) else (dynamics,)
@@ -347,9 +392,13 @@ def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None) -> Inpu
             raise ValueError(f"only el2n averages several surrogate runs; pass one Dynamics for {m.name!r}")
     if m.needs == "dynamics" and not runs:
         raise ValueError(f"method {m.name!r} scores training dynamics: pass dynamics= (a recorded surrogate run)")
-    if m.needs == "images" and (X is None or y is None):
+    if unlabeled:
+        y = None  # label-free: the labels are never read
+        if m.needs == "images" and X is None and embed is None:
+            raise ValueError(f"method {m.name!r} scores the images: pass X= (or embed=)")
+    elif m.needs == "images" and (X is None or y is None) and not (m.name in _EMBED_OK and embed is not None):
         raise ValueError(f"method {m.name!r} scores the images: pass X= and y=")
-    if m.needs == "embedding" and (embed is None or y is None):
+    if m.needs == "embedding" and (embed is None or (y is None and not unlabeled)):
         raise ValueError(f"method {m.name!r} works on an embedding: pass embed= (an (N, d) array) and y=")
     sizes = {len(v) for v in (X, y, embed) if v is not None} | {r.N for r in runs}
     if len(sizes) != 1:
@@ -368,6 +417,7 @@ def select(
     dynamics: Dynamics | Sequence[Dynamics] | None = None,
     embed: Any = None,
     seed: int = 0,
+    unlabeled: bool = False,
     **options: Any,
 ) -> np.ndarray:
     """Coreset indices by any registered method.
@@ -388,8 +438,18 @@ def select(
         An embedding of the N samples (``coverage_emb``; e.g. the reference encoder's,
         :func:`xfactor_lib.encoder.load_or_train`).
     seed : int
-        For ``random``, the sampling inside ``ccs``, the first pick of ``k_center`` and
-        the client sample of ``coverage`` on classes above ``max_clients``.
+        For ``random``, the sampling inside ``ccs``, the first pick of ``k_center``,
+        the client sample of ``coverage`` on classes above ``max_clients`` and the k-means
+        of ``typiclust`` / ``probcover``.
+    unlabeled : bool
+        The label-free variant (choosing what to annotate): ``y`` is not needed and never
+        read; the whole pool is one class with budget M. For ``coverage``, ``coverage_emb``,
+        ``a_max``, ``k_center`` the objective runs over the whole pool; ``coverage_clean``'s
+        neighbour vote compares k-means cluster ids (as many as ``y``'s classes when ``y``
+        is given, else 10); ``typiclust`` clusters the pool into M clusters; ``probcover``
+        takes its radius from the purity of k-means clusters, as does ``coverage_clean``'s vote
+        (``n_clusters``, default 10: the classes you expect); ``random``
+        is unchanged. Methods reading training dynamics have no label-free variant (error).
     **options
         ``el2n``: ``epoch`` (20). ``ccs``: ``beta`` (default :func:`ccs_default_beta`),
         ``n_bins`` (50). ``eva``: ``early_start``, ``late_start``, ``window`` (10),
@@ -397,7 +457,11 @@ def select(
         ``var_d``/``exp_d``: ``early_start``, ``late_start``, ``window``. ``coverage``:
         ``tau`` (default ``tau_data``), ``max_clients`` (8192); ``coverage_emb``:
         ``max_clients``; ``coverage_clean``: those and ``neighbours`` (10); ``a_max``:
-        ``q`` (0), ``tau`` (1, the Alpha paper's).
+        ``q`` (0), ``tau`` (1, the Alpha paper's). ``typiclust``: ``neighbours`` (20);
+        ``probcover``: ``purity`` (0.95), ``delta`` (default the purity radius),
+        ``n_clusters`` (label-free purity, 10); ``coverage_clean`` takes ``n_clusters`` too.
+        Both anchors run on ``embed`` when it is given, else on the pixels
+        (:mod:`xfactor_lib.coreset_anchors`).
 
     Returns
     -------
@@ -415,7 +479,10 @@ def select(
             f"method {method!r} needs {missing} (window start epochs, chosen on the validation split "
             "by studies.e.search_windows)"
         )
-    inp = _inputs(m, X, y, dynamics, embed)
+    if unlabeled and not m.label_free:
+        free = [k for k, meth in METHODS.items() if meth.label_free]
+        raise ValueError(f"method {method!r} has no label-free variant; unlabeled=True works for {free}")
+    inp = _inputs(m, X, y, dynamics, embed, unlabeled)
     if m.pick is not None:
-        return m.pick(inp, rate, seed=seed, **options)
+        return m.pick(inp, rate, seed=seed, **({"unlabeled": True} if unlabeled else {}), **options)
     return select_top(m.score(inp, seed=seed, **options), rate, keep=m.keeps)
