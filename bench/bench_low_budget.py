@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xfactor_lib import coreset_anchors as anchors
 from xfactor_lib import coresets, data, training
 from xfactor_lib.coverage_kernel import kernel_coverage_select
 from xfactor_lib.studies import e
@@ -53,10 +54,11 @@ def _balanced_random(X, y, E, rate, seed):
 def _kc(space: str, scale: float, clean: bool):
     def pick(X, y, E, rate, seed):
         return kernel_coverage_select(
-            X if space == "pix" else None,
+            None if space == "emb" else X,
             y,
             rate=rate,
-            embed=E if space == "emb" else None,
+            embed=None if space == "pix" else E,
+            joint=space == "joint",
             scale=scale,
             clean=clean,
             seed=seed,
@@ -65,8 +67,16 @@ def _kc(space: str, scale: float, clean: bool):
     return pick
 
 
-VARIANTS = {"random_balanced": _balanced_random}
-for _space in ("pix", "emb"):
+def _anchor_on_pixels(fn):
+    return lambda X, y, E, rate, seed: fn(X, y, rate=rate, seed=seed)
+
+
+VARIANTS = {
+    "random_balanced": _balanced_random,
+    "typiclust:pix": _anchor_on_pixels(anchors.typiclust_select),
+    "probcover:pix": _anchor_on_pixels(anchors.probcover_select),
+}
+for _space in ("pix", "emb", "joint"):
     for _scale in (0.5, 1.0, 2.0, 4.0):
         for _clean in (False, True):
             VARIANTS[f"kc:{_space}:{_scale:g}{':clean' if _clean else ''}"] = _kc(_space, _scale, _clean)

@@ -30,6 +30,18 @@ the classes, the remainder to the largest; :func:`~xfactor_lib.greedy.class_budg
 | ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
 | ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
 
+The low-budget anchors (SPEC 5, :mod:`xfactor_lib.coreset_anchors`) run on ``embed`` when it
+is given, else on pixel RMSD, with the same class budgets:
+
+| method | per class | keeps |
+| --- | --- | --- |
+| ``typiclust`` | k-means into the budget's clusters; the most typical image of each | greedy |
+| ``probcover`` | greedy max coverage of delta-balls, delta the 95 %-purity radius | greedy |
+
+Every training-free method also has a label-free variant, ``select(..., unlabeled=True)``:
+the whole pool is one class with budget M and the labels are never read (choosing what to
+annotate; see :func:`select`).
+
 A new method joins by one :func:`register` call with a :class:`Method` entry;
 :func:`select` needs no change.
 """

@@ -78,6 +78,7 @@ def kernel_coverage_select(
     rate: float | None = None,
     n: int | None = None,
     embed: Any = None,
+    joint: bool = False,
     tau: float | None = None,
     scale: float = 1.0,
     clean: bool = False,
@@ -100,8 +101,11 @@ def kernel_coverage_select(
         Fraction of all images (``M = ceil(rate x N)``, class-balanced) or images per class.
     embed : ndarray, shape (N, d), optional
         Use the cosine distance ``1 - cos`` of this embedding.
+    joint : bool
+        With both ``X`` and ``embed``: the product of the two kernels,
+        ``exp(-RMSD / tau_pixels - (1 - cos) / tau_embed)``, each at its own data scale.
     tau : float, optional
-        Kernel scale; default ``scale x`` :func:`nearest_scale` of the groups.
+        Kernel scale; default ``scale x`` :func:`nearest_scale` of the groups (not with ``joint``).
     scale : float
         Multiplies the data's scale (1: a typical nearest neighbour has similarity ``exp(-1)``).
     clean : bool
@@ -122,6 +126,8 @@ def kernel_coverage_select(
     -------
     ndarray, shape (M,), int64, sorted
     """
+    if joint and (X is None or embed is None):
+        raise ValueError("joint=True needs both the images X and an embedding embed=")
     cosine = embed is not None
     F = anchors.features(X, embed=embed)
     N = F.shape[0]
@@ -133,6 +139,10 @@ def kernel_coverage_select(
     if tau is None:
         s = nearest_scale(F, groups, seed=seed)
         tau = scale * (s * s / 2.0 if cosine else s)
+    P, tau_p = None, None
+    if joint:
+        P = anchors.features(X)
+        tau_p = scale * nearest_scale(P, groups, seed=seed)
     ok = None
     if clean:
         vote = anchors.kmeans_labels(F, min(n_clusters, N), seed=seed) if unlabeled else groups
@@ -148,7 +158,10 @@ def kernel_coverage_select(
         sim = np.empty((clients.size, cand.size), dtype=np.float32, order="F")
         for start in range(0, cand.size, 1024):
             cols = cand[start : start + 1024]
-            sim[:, start : start + cols.size] = np.exp(-_distance_block(F, clients, cols, cosine) / tau)
+            expo = _distance_block(F, clients, cols, cosine) / tau
+            if P is not None:
+                expo += _distance_block(P, clients, cols, False) / tau_p
+            sim[:, start : start + cols.size] = np.exp(-expo)
         picks, _ = greedy.lazy_facility_location(sim, int(budgets[k]))
         chosen.append(cand[picks])
     return np.sort(np.concatenate(chosen)).astype(np.int64)
