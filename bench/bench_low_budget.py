@@ -51,7 +51,7 @@ def _balanced_random(X, y, E, rate, seed):
     )
 
 
-def _kc(space: str, scale: float, clean: bool):
+def _kc(space: str, scale: float, clean: bool, typical: float = 0.0):
     def pick(X, y, E, rate, seed):
         return kernel_coverage_select(
             None if space == "emb" else X,
@@ -61,6 +61,7 @@ def _kc(space: str, scale: float, clean: bool):
             joint=space == "joint",
             scale=scale,
             clean=clean,
+            typical=typical,
             seed=seed,
         )
 
@@ -80,6 +81,10 @@ for _space in ("pix", "emb", "joint"):
     for _scale in (0.5, 1.0, 2.0, 4.0):
         for _clean in (False, True):
             VARIANTS[f"kc:{_space}:{_scale:g}{':clean' if _clean else ''}"] = _kc(_space, _scale, _clean)
+            for _typ in (0.5, 1.0, 2.0):
+                VARIANTS[f"kc:{_space}:{_scale:g}{':clean' if _clean else ''}:t{_typ:g}"] = _kc(
+                    _space, _scale, _clean, _typ
+                )
 
 
 def main() -> None:

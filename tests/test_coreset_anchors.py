@@ -204,3 +204,28 @@ def test_kernel_coverage_is_facility_location_on_the_scaled_kernel():
         R = np.sqrt(((F[m][:, None] - F[m][None]) ** 2).mean(axis=2))
         want += m[lazy_facility_location(np.exp(-R / 0.1), 3)[0]].tolist()
     assert got.tolist() == sorted(want)
+
+
+def test_kernel_coverage_joint_and_typicality_weights_match_brute_force():
+    from xfactor_lib.greedy import lazy_facility_location
+
+    X, y = _pool()
+    E = np.random.default_rng(6).random((y.size, 5))
+    got = kernel_coverage_select(X, y, n=2, embed=E, joint=True, scale=2.0, typical=1.0)
+    F = X.reshape(len(X), -1) / 255.0
+    U = E / np.linalg.norm(E, axis=1, keepdims=True)
+    R = np.sqrt(((F[:, None] - F[None]) ** 2).mean(axis=2))
+    C = np.maximum(1.0 - U @ U.T, 0.0)
+    same = y[:, None] == y[None, :]
+    off = ~np.eye(y.size, dtype=bool)
+    tau_p = 2.0 * np.median(np.where(same & off, R, np.inf).min(axis=1))
+    e_near = np.where(same & off, np.sqrt(2 * C), np.inf).min(axis=1)
+    tau_e = 2.0 * np.median(e_near) ** 2 / 2
+    want = []
+    for k in range(3):
+        m = np.flatnonzero(y == k)
+        Rk = np.sqrt(2 * C[np.ix_(m, m)]) + np.where(np.eye(m.size, dtype=bool), np.inf, 0.0)  # on the embedding
+        t = 1 / (np.sort(Rk, axis=1)[:, :20].mean(axis=1) + 1e-5)
+        sim = np.exp(-R[np.ix_(m, m)] / tau_p - C[np.ix_(m, m)] / tau_e) * (t / t.mean())[:, None]
+        want += m[lazy_facility_location(sim, 2)[0]].tolist()
+    assert got.tolist() == sorted(want)

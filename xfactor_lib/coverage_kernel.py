@@ -83,6 +83,7 @@ def kernel_coverage_select(
     scale: float = 1.0,
     clean: bool = False,
     neighbours: int = 10,
+    typical: float = 0.0,
     unlabeled: bool = False,
     n_clusters: int = 10,
     max_clients: int = 8192,
@@ -113,6 +114,11 @@ def kernel_coverage_select(
         label (cluster id when unlabeled); a class with fewer such images than its budget
         picks among all.
     neighbours : int
+    typical : float
+        Clients weighted by ``typicality ** typical`` (TypiClust's typicality within the
+        class, :func:`xfactor_lib.coreset_anchors.typicality`, on the embedding when one is
+        given, else on pixels; 0: equal weights), so that
+        dense regions count more (MaxHerding-like density weighting).
     unlabeled : bool
         The whole pool as one class, labels never read.
     n_clusters : int
@@ -156,12 +162,16 @@ def kernel_coverage_select(
         if ok is not None and ok[members].sum() >= budgets[k]:
             cand = members[ok[members]]
         sim = np.empty((clients.size, cand.size), dtype=np.float32, order="F")
+        w = None
+        if typical:
+            t = anchors.typicality(F[clients], anchors.TYPICALITY_K) if clients.size > 1 else np.ones(1)
+            w = (t / t.mean()) ** typical
         for start in range(0, cand.size, 1024):
             cols = cand[start : start + 1024]
             expo = _distance_block(F, clients, cols, cosine) / tau
             if P is not None:
                 expo += _distance_block(P, clients, cols, False) / tau_p
-            sim[:, start : start + cols.size] = np.exp(-expo)
+            sim[:, start : start + cols.size] = np.exp(-expo) if w is None else np.exp(-expo) * w[:, None]
         picks, _ = greedy.lazy_facility_location(sim, int(budgets[k]))
         chosen.append(cand[picks])
     return np.sort(np.concatenate(chosen)).astype(np.int64)
