@@ -17,6 +17,9 @@ import numpy as np
 
 from xfactor_lib import coresets, data
 
+#: Methods that read ``embed`` (timed on it too when ``--encoder`` is given).
+EMBEDDING_METHODS = ("coverage_emb", "typiclust", "probcover")
+
 
 def _embed(folder: str, X: np.ndarray) -> np.ndarray:
     """``X`` embedded by the encoder cached in ``folder`` (timed: a CLI pays it once)."""
@@ -33,7 +36,7 @@ def _embed(folder: str, X: np.ndarray) -> np.ndarray:
     model.load_state_dict(torch.load(Path(folder) / "encoder.pt", map_location="cpu", weights_only=True))
     t = time.perf_counter()
     E = encoder.embed(model, X, device="cpu")
-    print(f"embedding {E.shape} in {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"embedding {E.shape} in {time.perf_counter() - t:.1f} s wall", flush=True)
     return E
 
 
@@ -58,15 +61,15 @@ def main() -> None:
             for space, emb in (("pixels", None), ("embedding", E)):
                 if space == "embedding" and E is None:
                     continue
-                if (method == "coverage_emb") != (emb is not None) and method in ("coverage_emb", "coverage"):
+                if emb is not None and method not in EMBEDDING_METHODS or emb is None and method == "coverage_emb":
                     continue
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 sel = coresets.select(method, rate=rate, X=X, y=y, embed=emb, unlabeled=unlabeled)
-                took = time.perf_counter() - t
+                took, cpu = time.perf_counter() - t, time.process_time() - c
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
                 print(
                     f"{method:16s} {'label-free' if unlabeled else 'labels':10s} {space:9s} N={args.n} M={sel.size}: "
-                    f"{took:6.1f} s, peak RSS {peak:.2f} GiB",
+                    f"{took:6.1f} s wall, {cpu:6.1f} s CPU, peak RSS {peak:.2f} GiB",
                     flush=True,
                 )
 

@@ -182,13 +182,16 @@ def test_label_free_is_refused_for_dynamics_methods():
         coresets.select("aum", rate=0.1, X=X, unlabeled=True)
 
 
-def test_anchors_through_select_use_the_embedding_when_given():
+def test_anchors_through_select_on_pixels_and_on_the_embedding():
     X, y = _pool()
     E = np.random.default_rng(5).random((y.size, 6))
-    got = coresets.select("typiclust", rate=0.1, X=X, y=y, embed=E)
-    assert got.tolist() == anchors.typiclust_select(None, y, rate=0.1, embed=E).tolist()
-    got = coresets.select("probcover", rate=0.1, y=y, embed=E)
-    assert got.tolist() == anchors.probcover_select(None, y, rate=0.1, embed=E).tolist()
+    for name, fn in (("typiclust", anchors.typiclust_select), ("probcover", anchors.probcover_select)):
+        got = coresets.select(f"{name}_emb", rate=0.1, X=X, y=y, embed=E)
+        assert got.tolist() == fn(None, y, rate=0.1, embed=E).tolist()
+        got = coresets.select(name, rate=0.1, X=X, y=y, embed=E)
+        assert got.tolist() == fn(X, y, rate=0.1).tolist()
+    free = coresets.select("typiclust_emb", rate=0.1, embed=E, unlabeled=True)
+    assert free.tolist() == anchors.typiclust_select(None, None, rate=0.1, embed=E, unlabeled=True).tolist()
 
 
 # --------------------------------------------------------------------------- kernel coverage

@@ -30,13 +30,14 @@ the classes, the remainder to the largest; :func:`~xfactor_lib.greedy.class_budg
 | ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
 | ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
 
-The low-budget anchors (SPEC 5, :mod:`xfactor_lib.coreset_anchors`) run on ``embed`` when it
-is given, else on pixel RMSD, with the same class budgets:
+The low-budget anchors (SPEC 5, :mod:`xfactor_lib.coreset_anchors`) with the same class
+budgets, on pixel RMSD (as ``coverage``) or, ``_emb``, on the embedding ``embed`` (as
+``coverage_emb``; Euclidean distance of unit rows, a monotone function of the cosine):
 
 | method | per class | keeps |
 | --- | --- | --- |
-| ``typiclust`` | k-means into the budget's clusters; the most typical image of each | greedy |
-| ``probcover`` | greedy max coverage of delta-balls, delta the 95 %-purity radius | greedy |
+| ``typiclust`` / ``typiclust_emb`` | k-means into the budget's clusters; the most typical image of each | greedy |
+| ``probcover`` / ``probcover_emb`` | greedy max coverage of delta-balls, delta the 95 %-purity radius | greedy |
 
 Every training-free method also has a label-free variant, ``select(..., unlabeled=True)``:
 the whole pool is one class with budget M and the labels are never read (choosing what to
@@ -355,18 +356,18 @@ def _coverage_emb(
     return greedy.coverage_select(None, y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
 
 
-def _anchor(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    """A pick function for :mod:`coreset_anchors`: on ``embed`` when given, else on the images."""
+def _anchor(fn: Callable[..., np.ndarray], *, on_embedding: bool) -> Callable[..., np.ndarray]:
+    """A pick function for :mod:`coreset_anchors` on the pixels or on ``embed``."""
 
     def pick(inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, **opts: Any) -> np.ndarray:
-        X = inp.X if inp.embed is None else None
-        return fn(X, None if unlabeled else inp.y, rate=rate, embed=inp.embed, unlabeled=unlabeled, seed=seed, **opts)
+        X, E = (None, inp.embed) if on_embedding else (inp.X, None)
+        return fn(X, None if unlabeled else inp.y, rate=rate, embed=E, unlabeled=unlabeled, seed=seed, **opts)
 
     return pick
 
 
 _COVER = ("tau", "max_clients")
-_EMBED_OK = ("typiclust", "probcover")  # need images or an embedding
+_PROBCOVER = ("purity", "delta", "n_clusters")
 for _m in (
     Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select), label_free=True),
     Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb, label_free=True),
@@ -380,14 +381,37 @@ for _m in (
     ),
     Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False), label_free=True),
     Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select), label_free=True),
-    # the low-budget anchors (SPEC 5): on embed= when given (study E passes the encoder's), else on pixels
-    Method("typiclust", "greedy", "images", ("neighbours",), pick=_anchor(anchors.typiclust_select), label_free=True),
+    # the low-budget anchors (SPEC 5), on the pixels as coverage, on the embedding as coverage_emb
+    Method(
+        "typiclust",
+        "greedy",
+        "images",
+        ("neighbours",),
+        pick=_anchor(anchors.typiclust_select, on_embedding=False),
+        label_free=True,
+    ),
+    Method(
+        "typiclust_emb",
+        "greedy",
+        "embedding",
+        ("neighbours",),
+        pick=_anchor(anchors.typiclust_select, on_embedding=True),
+        label_free=True,
+    ),
     Method(
         "probcover",
         "greedy",
         "images",
-        ("purity", "delta", "n_clusters"),
-        pick=_anchor(anchors.probcover_select),
+        _PROBCOVER,
+        pick=_anchor(anchors.probcover_select, on_embedding=False),
+        label_free=True,
+    ),
+    Method(
+        "probcover_emb",
+        "greedy",
+        "embedding",
+        _PROBCOVER,
+        pick=_anchor(anchors.probcover_select, on_embedding=True),
         label_free=True,
     ),
 ):
@@ -406,9 +430,9 @@ def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None, unlabel
         raise ValueError(f"method {m.name!r} scores training dynamics: pass dynamics= (a recorded surrogate run)")
     if unlabeled:
         y = None  # label-free: the labels are never read
-        if m.needs == "images" and X is None and embed is None:
-            raise ValueError(f"method {m.name!r} scores the images: pass X= (or embed=)")
-    elif m.needs == "images" and (X is None or y is None) and not (m.name in _EMBED_OK and embed is not None):
+        if m.needs == "images" and X is None:
+            raise ValueError(f"method {m.name!r} scores the images: pass X=")
+    elif m.needs == "images" and (X is None or y is None):
         raise ValueError(f"method {m.name!r} scores the images: pass X= and y=")
     if m.needs == "embedding" and (embed is None or (y is None and not unlabeled)):
         raise ValueError(f"method {m.name!r} works on an embedding: pass embed= (an (N, d) array) and y=")
@@ -447,8 +471,8 @@ def select(
     dynamics : Dynamics or list of Dynamics, optional
         One recorded surrogate run (``el2n`` also takes several, averaged).
     embed : ndarray, shape (N, d), optional
-        An embedding of the N samples (``coverage_emb``; e.g. the reference encoder's,
-        :func:`xfactor_lib.encoder.load_or_train`).
+        An embedding of the N samples (``coverage_emb``, ``typiclust_emb``, ``probcover_emb``;
+        e.g. the reference encoder's, :func:`xfactor_lib.encoder.load_or_train`).
     seed : int
         For ``random``, the sampling inside ``ccs``, the first pick of ``k_center``,
         the client sample of ``coverage`` on classes above ``max_clients`` and the k-means
@@ -472,8 +496,7 @@ def select(
         ``q`` (0), ``tau`` (1, the Alpha paper's). ``typiclust``: ``neighbours`` (20);
         ``probcover``: ``purity`` (0.95), ``delta`` (default the purity radius),
         ``n_clusters`` (label-free purity, 10); ``coverage_clean`` takes ``n_clusters`` too.
-        Both anchors run on ``embed`` when it is given, else on the pixels
-        (:mod:`xfactor_lib.coreset_anchors`).
+        The ``_emb`` variants take the same options (:mod:`xfactor_lib.coreset_anchors`).
 
     Returns
     -------
