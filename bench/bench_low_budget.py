@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xfactor_lib import coreset_anchors as anchors
 from xfactor_lib import coresets, data, training
 from xfactor_lib.coverage_kernel import kernel_coverage_select
 from xfactor_lib.studies import e
@@ -68,15 +67,7 @@ def _kc(space: str, scale: float, clean: bool, typical: float = 0.0):
     return pick
 
 
-def _anchor_on_pixels(fn):
-    return lambda X, y, E, rate, seed: fn(X, y, rate=rate, seed=seed)
-
-
-VARIANTS = {
-    "random_balanced": _balanced_random,
-    "typiclust:pix": _anchor_on_pixels(anchors.typiclust_select),
-    "probcover:pix": _anchor_on_pixels(anchors.probcover_select),
-}
+VARIANTS = {"random_balanced": _balanced_random}
 for _space in ("pix", "emb", "joint"):
     for _scale in (0.5, 1.0, 2.0, 4.0):
         for _clean in (False, True):

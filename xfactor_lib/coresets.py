@@ -29,6 +29,7 @@ the classes, the remainder to the largest; :func:`~xfactor_lib.greedy.class_budg
 | ``coverage_clean`` | ``coverage`` picking only images whose nearest neighbours share their label | greedy |
 | ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
 | ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
+| ``coverage_wide`` | facility location on pixel ``exp(-RMSD / (4 tau_data))`` (issue 20) | greedy |
 
 The low-budget anchors (SPEC 5, :mod:`xfactor_lib.coreset_anchors`) with the same class
 budgets, on pixel RMSD (as ``coverage``) or, ``_emb``, on the embedding ``embed`` (as
@@ -59,6 +60,7 @@ from . import coreset_anchors as anchors
 from . import coreset_scores as cs
 from . import greedy
 from ._validation import check_choice, check_int, check_rate
+from .coverage_kernel import kernel_coverage_select
 from .dynamics import Dynamics
 
 __all__ = [
@@ -356,6 +358,14 @@ def _coverage_emb(
     return greedy.coverage_select(None, y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
 
 
+def _coverage_wide(
+    inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, joint: bool = False, **opts: Any
+) -> np.ndarray:
+    y = None if unlabeled else inp.y
+    E = inp.embed if joint else None
+    return kernel_coverage_select(inp.X, y, rate=rate, embed=E, joint=joint, unlabeled=unlabeled, seed=seed, **opts)
+
+
 def _anchor(fn: Callable[..., np.ndarray], *, on_embedding: bool) -> Callable[..., np.ndarray]:
     """A pick function for :mod:`coreset_anchors` on the pixels or on ``embed``."""
 
@@ -381,6 +391,15 @@ for _m in (
     ),
     Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False), label_free=True),
     Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select), label_free=True),
+    # issue 20: coverage on a kernel 4 x wider than tau_data (bench/bench_low_budget.py chose it on validation)
+    Method(
+        "coverage_wide",
+        "greedy",
+        "images",
+        ("scale", "tau", "clean", "neighbours", "typical", "joint", "max_clients", "n_clusters"),
+        pick=_coverage_wide,
+        label_free=True,
+    ),
     # the low-budget anchors (SPEC 5), on the pixels as coverage, on the embedding as coverage_emb
     Method(
         "typiclust",
