@@ -232,3 +232,22 @@ def test_kernel_coverage_joint_and_typicality_weights_match_brute_force():
         sim = np.exp(-R[np.ix_(m, m)] / tau_p - C[np.ix_(m, m)] / tau_e) * (t / t.mean())[:, None]
         want += m[lazy_facility_location(sim, 2)[0]].tolist()
     assert got.tolist() == sorted(want)
+
+
+def test_kernel_coverage_at_scale_one_is_coverage_and_the_data_scale_is_tau_data():
+    from xfactor_lib import greedy, similarity
+    from xfactor_lib.coverage_kernel import nearest_scale
+
+    X, y = _pool()
+    assert nearest_scale(anchors.features(X), y) == pytest.approx(similarity.tau_data(X, y), rel=1e-5)
+    got = kernel_coverage_select(X, y, rate=0.1, scale=1.0)
+    assert got.tolist() == greedy.coverage_select(X, y, rate=0.1).tolist()
+
+
+def test_coverage_wide_through_select_is_kernel_coverage_at_four_times_tau_data():
+    X, y = _pool()
+    want = kernel_coverage_select(X, y, rate=0.1, scale=4.0)
+    assert coresets.select("coverage_wide", rate=0.1, X=X, y=y).tolist() == want.tolist()
+    assert want.tolist() != kernel_coverage_select(X, y, rate=0.1, scale=0.25).tolist()
+    free = coresets.select("coverage_wide", rate=0.1, X=X, unlabeled=True)
+    assert free.tolist() == kernel_coverage_select(X, np.zeros_like(y), rate=0.1).tolist()

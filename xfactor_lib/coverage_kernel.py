@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _validation as v
 from . import coreset_anchors as anchors
-from . import greedy
+from . import greedy, similarity
 
 __all__ = ["kernel_coverage_select", "nearest_scale"]
 
@@ -63,12 +63,20 @@ def nearest_scale(F: np.ndarray, groups: np.ndarray, *, per_group: int = 1000, s
     return scale
 
 
+def _data_scale(F: np.ndarray, groups: np.ndarray, cosine: bool, seed: int) -> float:
+    """``tau_data`` of the pixels, or its cosine-distance analogue on unit rows."""
+    if not cosine:
+        return similarity.tau_data(F, groups, seed=seed)
+    s = nearest_scale(F, groups, seed=seed)
+    return s * s / 2.0
+
+
 def _distance_block(F: np.ndarray, rows: np.ndarray, cols: np.ndarray, cosine: bool) -> np.ndarray:
-    A, B = F[rows], F[cols]
-    if cosine:  # unit rows: 1 - cos
-        return np.maximum(1.0 - A @ B.T, 0.0)
-    nA, nB = np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B)
-    return anchors._block_distances(A, nA, B, nB)
+    """``1 - cos`` of unit rows ``F`` (float64), or the pixel RMSD of images ``F`` from the
+    library's one RMSD engine (exact on uint8: no cancellation, an image is at 0 from itself)."""
+    if cosine:
+        return np.maximum(1.0 - F[rows].astype(np.float64) @ F[cols].astype(np.float64).T, 0.0)
+    return similarity.pairwise_rmsd(F[rows], F[cols])
 
 
 def kernel_coverage_select(
@@ -137,7 +145,7 @@ def kernel_coverage_select(
     if joint and (X is None or embed is None):
         raise ValueError("joint=True needs both the images X and an embedding embed=")
     cosine = embed is not None
-    F = anchors.features(X, embed=embed)
+    F = anchors.features(None, embed=embed) if cosine else v.check_images(X)
     N = F.shape[0]
     groups, budgets = anchors._budgets(y, N, rate, n, unlabeled, K)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
@@ -145,12 +153,11 @@ def kernel_coverage_select(
         raise ValueError(f"scale must be a number > 0, got {scale!r}")
     # on unit rows, 1 - cos = |a - b|^2 / 2: the data scale in cosine distance from Euclidean nearest distances
     if tau is None:
-        s = nearest_scale(F, groups, seed=seed)
-        tau = scale * (s * s / 2.0 if cosine else s)
+        tau = scale * _data_scale(F, groups, cosine, seed)
     P, tau_p = None, None
     if joint:
-        P = anchors.features(X)
-        tau_p = scale * nearest_scale(P, groups, seed=seed)
+        P = v.check_images(X)
+        tau_p = scale * _data_scale(P, groups, False, seed)
     ok = None
     if clean:
         vote = anchors.kmeans_labels(F, min(n_clusters, N), seed=seed) if unlabeled else groups
@@ -166,7 +173,8 @@ def kernel_coverage_select(
         sim = np.empty((clients.size, cand.size), dtype=np.float32, order="F")
         w = None
         if typical:
-            t = anchors.typicality(F[clients], anchors.TYPICALITY_K) if clients.size > 1 else np.ones(1)
+            rows = F[clients] if cosine else anchors.features(F[clients])
+            t = anchors.typicality(rows, anchors.TYPICALITY_K) if clients.size > 1 else np.ones(1)
             w = (t / t.mean()) ** typical
         for start in range(0, cand.size, 1024):
             cols = cand[start : start + 1024]
