@@ -161,11 +161,16 @@ def _pool(N=120, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("method", ["coverage", "coverage_clean", "k_center", "a_max", "typiclust", "probcover"])
+@pytest.mark.parametrize(
+    "method",
+    ["coverage", "coverage_clean", "coverage_wide", "k_center", "a_max", "typiclust", "probcover"]
+    + ["coverage_emb", "typiclust_emb", "probcover_emb"],
+)
 def test_label_free_select_never_reads_the_labels(method):
     X, y = _pool()
-    a = coresets.select(method, rate=0.1, X=X, unlabeled=True)
-    b = coresets.select(method, rate=0.1, X=X, y=np.roll(y, 7), unlabeled=True)
+    E = np.random.default_rng(4).random((y.size, 6))
+    a = coresets.select(method, rate=0.1, X=X, embed=E, unlabeled=True)
+    b = coresets.select(method, rate=0.1, X=X, embed=E, y=np.roll(y, 7), unlabeled=True)
     assert a.tolist() == b.tolist() and a.size == 12
 
 
