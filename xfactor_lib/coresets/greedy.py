@@ -184,6 +184,7 @@ def coverage_select(
     max_clients: int = 8192,
     drop_ambiguous: bool = False,
     neighbours: int = 10,
+    vote_labels: Any = None,
     seed: int = 0,
     K: int | None = None,
 ) -> np.ndarray:
@@ -210,6 +211,9 @@ def coverage_select(
         budget picks among all its images. Every image stays a client.
     neighbours : int
         Neighbourhood size for ``drop_ambiguous``.
+    vote_labels : ndarray, shape (N,), int, optional
+        What the neighbour vote of ``drop_ambiguous`` compares (default ``y``; the
+        label-free variant passes k-means cluster ids).
     seed : int
         The client sample (only when a class exceeds ``max_clients``).
 
@@ -221,7 +225,8 @@ def coverage_select(
     if E is None and tau is None:
         tau = similarity.tau_data(V, y, seed=seed)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
-    clean = label_agreement(V if E is None else None, y, embed=E, neighbours=neighbours) if drop_ambiguous else None
+    vote = y if vote_labels is None else vote_labels
+    clean = label_agreement(V if E is None else None, vote, embed=E, neighbours=neighbours) if drop_ambiguous else None
     rng = np.random.default_rng(seed)
     chosen = []
     for k in np.flatnonzero(budgets):

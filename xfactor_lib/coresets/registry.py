@@ -30,6 +30,20 @@ the classes, the remainder to the largest; :func:`~xfactor_lib.coresets.greedy.c
 | ``coverage_clean`` | ``coverage`` picking only images whose nearest neighbours share their label | greedy |
 | ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
 | ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
+| ``coverage_wide`` | facility location on pixel ``exp(-RMSD / (4 tau_data))`` (issue 20) | greedy |
+
+The low-budget anchors (SPEC 5, :mod:`xfactor_lib.coresets.anchors`) with the same class
+budgets, on pixel RMSD (as ``coverage``) or, ``_emb``, on the embedding ``embed`` (as
+``coverage_emb``; Euclidean distance of unit rows, a monotone function of the cosine):
+
+| method | per class | keeps |
+| --- | --- | --- |
+| ``typiclust`` / ``typiclust_emb`` | k-means into the budget's clusters; the most typical image of each | greedy |
+| ``probcover`` / ``probcover_emb`` | greedy max coverage of delta-balls, delta the 95 %-purity radius | greedy |
+
+Every training-free method also has a label-free variant, ``select(..., unlabeled=True)``:
+the whole pool is one class with budget M and the labels are never read (choosing what to
+annotate; see :func:`select`).
 
 A new method joins by one :func:`register` call with a :class:`Method` entry;
 :func:`select` needs no change.
@@ -45,9 +59,11 @@ import numpy as np
 
 from .._validation import check_choice, check_int, check_rate
 from ..dynamics import Dynamics
+from . import anchors, greedy
 from . import baselines as cb
-from . import greedy
 from . import scores as cs
+from .baselines import ccs_default_beta, ccs_select
+from .coverage_kernel import kernel_coverage_select
 
 __all__ = [
     "Method",
@@ -88,6 +104,9 @@ class Method:
         keep one end of a score (CCS, the greedy methods).
     many_runs : bool
         Accepts a list of Dynamics (averaged), as EL2N does.
+    label_free : bool
+        Has a label-free variant: ``pick`` takes ``unlabeled=True`` and then never reads
+        ``y`` (whole pool, one budget); see :func:`select`.
     """
 
     name: str
@@ -98,6 +117,7 @@ class Method:
     score: Callable[..., np.ndarray] | None = None
     pick: Callable[..., np.ndarray] | None = None
     many_runs: bool = False
+    label_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,88 +203,6 @@ def select_top(scores: Any, rate: float, *, keep: str = "highest") -> np.ndarray
     return np.sort(order[:M]).astype(np.int64)
 
 
-def ccs_default_beta(rate: float) -> float:
-    """Hard cutoff beta used when none is given: 0 for rate >= 0.5, 0.1 for 0.2 <= rate < 0.5, else 0.3.
-
-    Modelled on the CCS authors' CIFAR-10 settings (their released command uses beta = 0.3
-    at 90 % pruning, smaller cutoffs at lower pruning); a project choice, since the EVA
-    paper does not state its beta. Pass ``beta`` to override.
-    """
-    rate = check_rate(rate)
-    return 0.0 if rate >= 0.5 else 0.1 if rate >= 0.2 else 0.3
-
-
-def ccs_select(
-    scores: Any, M: int, *, beta: float, n_bins: int = 50, seed: int, hard_is_low: bool = True
-) -> np.ndarray:
-    """Coverage-centric coreset selection (Zheng et al. 2023).
-
-    Drops the hardest ``floor(beta x N)`` samples, splits the remaining score range into
-    ``n_bins`` equal-width bins (the maximum falls in the last bin), then visits the bins
-    from the smallest to the largest count, giving each ``min(count, budget left // bins
-    left)`` random samples, so the unused share of small bins spills over to the rest.
-
-    Parameters
-    ----------
-    scores : ndarray, shape (N,)
-        Difficulty score, e.g. AUM.
-    M : int
-        Coreset size; at most ``N - floor(beta x N)``.
-    beta : float in [0, 1)
-        Fraction of all N samples dropped as too hard (likely mislabelled).
-    n_bins : int
-    seed : int
-    hard_is_low : bool
-        True when low scores are hard (AUM); False when high ones are (forgetting, EL2N).
-        Among equal scores the lower index is dropped first.
-
-    Returns
-    -------
-    ndarray, shape (M,), int64, sorted
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 1 or s.size == 0:
-        raise ValueError(f"scores must be a non-empty vector (N,), got shape {s.shape}")
-    if not np.isfinite(s).all():
-        raise ValueError("scores must be finite for CCS binning (got NaN or inf)")
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta must be a fraction in [0, 1), got {beta!r}")
-    n_bins = check_int(n_bins, "n_bins", low=1)
-    N = s.size
-    n_drop = int(np.floor(beta * N + 1e-9))
-    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or not 1 <= M <= N - n_drop:
-        raise ValueError(
-            f"M must be an int in 1..{N - n_drop} (N={N} minus the {n_drop} hardest "
-            f"dropped by beta={beta}); got {M!r}; lower beta or the rate"
-        )
-    order = np.lexsort((np.arange(N), s if hard_is_low else -s))
-    keep = np.sort(order[n_drop:])
-    ks = s[keep]
-    lo, hi = ks.min(), ks.max()
-    width = (hi - lo) / n_bins
-    bins = np.minimum(((ks - lo) / width).astype(np.int64), n_bins - 1) if width > 0 else np.zeros(ks.size, np.int64)
-    counts = np.bincount(bins, minlength=n_bins)
-    budgets = _allocate(counts, int(M))
-    rng = np.random.default_rng(seed)
-    by_bin = np.lexsort((rng.random(ks.size), bins))  # random order within each bin
-    sorted_bins = bins[by_bin]
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.arange(ks.size) - first[sorted_bins]
-    return np.sort(keep[by_bin[rank < budgets[sorted_bins]]]).astype(np.int64)
-
-
-def _allocate(counts: np.ndarray, M: int) -> np.ndarray:
-    """Per-bin budgets: bins smallest first, each min(count, left // bins left)."""
-    budgets = np.zeros_like(counts)
-    left = M
-    order = np.argsort(counts, kind="stable")
-    for i, b in enumerate(order):
-        take = min(int(counts[b]), left // (len(order) - i))
-        budgets[b] = take
-        left -= take
-    return budgets
-
-
 # --------------------------------------------------------------------------- the registry
 def _ccs_pick(inp: Inputs, rate: float, *, seed: int, beta: float | None = None, n_bins: int = 50) -> np.ndarray:
     beta = ccs_default_beta(rate) if beta is None else beta
@@ -291,7 +229,7 @@ def _windowed(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
 
 _DUAL = ("early_start", "late_start", "window")
 for _m in (
-    Method("random", "highest", "none", score=lambda inp, seed: cs.random_scores(inp.N, seed=seed)),
+    Method("random", "highest", "none", score=lambda inp, seed: cs.random_scores(inp.N, seed=seed), label_free=True),
     Method("random_balanced", "stratified", "none", pick=_random_balanced),
     Method("forgetting", "highest", "dynamics", score=lambda inp, seed: cs.forgetting_scores(inp.dynamics.correct)),
     Method("entropy", "highest", "dynamics", score=lambda inp, seed: cs.entropy_scores(inp.dynamics.probs)),
@@ -317,37 +255,117 @@ for _m in (
 
 
 def _greedy(fn: Callable[..., np.ndarray], *, seeded: bool = True, **fixed: Any) -> Callable[..., np.ndarray]:
-    """A pick function running a :mod:`greedy` selector on the inputs at ``rate``."""
+    """A pick function running a :mod:`greedy` selector on the inputs at ``rate``; label-free
+    (``unlabeled=True``) it runs on the whole pool as one class (:func:`_label_free`)."""
 
-    def pick(inp: Inputs, rate: float, *, seed: int, **opts: Any) -> np.ndarray:
+    def pick(
+        inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, n_clusters: int = 10, **opts: Any
+    ) -> np.ndarray:
         kw = {"seed": seed} if seeded else {}
-        return fn(inp.X, inp.y, rate=rate, **fixed, **kw, **opts)
+        y, extra = _label_free(inp, fixed, seed, n_clusters) if unlabeled else (inp.y, {})
+        return fn(inp.X, y, rate=rate, **fixed, **extra, **kw, **opts)
 
     return pick
 
 
-def _coverage_emb(inp: Inputs, rate: float, *, seed: int, max_clients: int = 8192) -> np.ndarray:
-    return greedy.coverage_select(None, inp.y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
+def _label_free(inp: Inputs, fixed: dict[str, Any], seed: int, n_clusters: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """One class holding every image; ``coverage_clean``'s neighbour vote then compares
+    ``n_clusters`` k-means cluster ids (on the pixels) instead of labels, ProbCover's
+    label-free heuristic."""
+    extra: dict[str, Any] = {}
+    if fixed.get("drop_ambiguous"):
+        F = anchors.features(inp.X)
+        extra["vote_labels"] = anchors.kmeans_labels(F, min(n_clusters, inp.N), seed=seed)
+    return np.zeros(inp.N, dtype=np.int64), extra
+
+
+def _coverage_emb(
+    inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, max_clients: int = 8192
+) -> np.ndarray:
+    y = np.zeros(inp.N, dtype=np.int64) if unlabeled else inp.y
+    return greedy.coverage_select(None, y, rate=rate, embed=inp.embed, max_clients=max_clients, seed=seed)
+
+
+def _coverage_wide(
+    inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, joint: bool = False, **opts: Any
+) -> np.ndarray:
+    y = None if unlabeled else inp.y
+    E = inp.embed if joint else None
+    return kernel_coverage_select(inp.X, y, rate=rate, embed=E, joint=joint, unlabeled=unlabeled, seed=seed, **opts)
+
+
+def _anchor(fn: Callable[..., np.ndarray], *, on_embedding: bool) -> Callable[..., np.ndarray]:
+    """A pick function for :mod:`.anchors` on the pixels or on ``embed``."""
+
+    def pick(inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, **opts: Any) -> np.ndarray:
+        X, E = (None, inp.embed) if on_embedding else (inp.X, None)
+        return fn(X, None if unlabeled else inp.y, rate=rate, embed=E, unlabeled=unlabeled, seed=seed, **opts)
+
+    return pick
 
 
 _COVER = ("tau", "max_clients")
+_PROBCOVER = ("purity", "delta", "n_clusters")
 for _m in (
-    Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select)),
-    Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb),
+    Method("coverage", "greedy", "images", _COVER, pick=_greedy(greedy.coverage_select), label_free=True),
+    Method("coverage_emb", "greedy", "embedding", ("max_clients",), pick=_coverage_emb, label_free=True),
     Method(
         "coverage_clean",
         "greedy",
         "images",
-        (*_COVER, "neighbours"),
+        (*_COVER, "neighbours", "n_clusters"),
         pick=_greedy(greedy.coverage_select, drop_ambiguous=True),
+        label_free=True,
     ),
-    Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False)),
-    Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select)),
+    Method("a_max", "greedy", "images", ("q", "tau"), pick=_greedy(greedy.a_max_select, seeded=False), label_free=True),
+    Method("k_center", "greedy", "images", pick=_greedy(greedy.k_center_select), label_free=True),
+    # issue 20: coverage on a kernel 4 x wider than tau_data (bench/bench_low_budget.py chose it on validation)
+    Method(
+        "coverage_wide",
+        "greedy",
+        "images",
+        ("scale", "tau", "clean", "neighbours", "typical", "joint", "max_clients", "n_clusters"),
+        pick=_coverage_wide,
+        label_free=True,
+    ),
+    # the low-budget anchors (SPEC 5), on the pixels as coverage, on the embedding as coverage_emb
+    Method(
+        "typiclust",
+        "greedy",
+        "images",
+        ("neighbours",),
+        pick=_anchor(anchors.typiclust_select, on_embedding=False),
+        label_free=True,
+    ),
+    Method(
+        "typiclust_emb",
+        "greedy",
+        "embedding",
+        ("neighbours",),
+        pick=_anchor(anchors.typiclust_select, on_embedding=True),
+        label_free=True,
+    ),
+    Method(
+        "probcover",
+        "greedy",
+        "images",
+        _PROBCOVER,
+        pick=_anchor(anchors.probcover_select, on_embedding=False),
+        label_free=True,
+    ),
+    Method(
+        "probcover_emb",
+        "greedy",
+        "embedding",
+        _PROBCOVER,
+        pick=_anchor(anchors.probcover_select, on_embedding=True),
+        label_free=True,
+    ),
 ):
     register(_m)
 
 
-def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None) -> Inputs:
+def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None, unlabeled: bool = False) -> Inputs:
     runs: tuple[Dynamics, ...] = ()
     if dynamics is not None:
         runs = tuple(dynamics) if isinstance(dynamics, (list, tuple)) else (dynamics,)
@@ -357,9 +375,13 @@ def _inputs(m: Method, X: Any, y: Any, dynamics: Any, embed: Any = None) -> Inpu
             raise ValueError(f"only el2n averages several surrogate runs; pass one Dynamics for {m.name!r}")
     if m.needs == "dynamics" and not runs:
         raise ValueError(f"method {m.name!r} scores training dynamics: pass dynamics= (a recorded surrogate run)")
-    if m.needs == "images" and (X is None or y is None):
+    if unlabeled:
+        y = None  # label-free: the labels are never read
+        if m.needs == "images" and X is None:
+            raise ValueError(f"method {m.name!r} scores the images: pass X=")
+    elif m.needs == "images" and (X is None or y is None):
         raise ValueError(f"method {m.name!r} scores the images: pass X= and y=")
-    if m.needs == "embedding" and (embed is None or y is None):
+    if m.needs == "embedding" and (embed is None or (y is None and not unlabeled)):
         raise ValueError(f"method {m.name!r} works on an embedding: pass embed= (an (N, d) array) and y=")
     sizes = {len(v) for v in (X, y, embed) if v is not None} | {r.N for r in runs}
     if len(sizes) != 1:
@@ -378,6 +400,7 @@ def select(
     dynamics: Dynamics | Sequence[Dynamics] | None = None,
     embed: Any = None,
     seed: int = 0,
+    unlabeled: bool = False,
     **options: Any,
 ) -> np.ndarray:
     """Coreset indices by any registered method.
@@ -395,11 +418,21 @@ def select(
     dynamics : Dynamics or list of Dynamics, optional
         One recorded surrogate run (``el2n`` also takes several, averaged).
     embed : ndarray, shape (N, d), optional
-        An embedding of the N samples (``coverage_emb``; e.g. the reference encoder's,
-        :func:`xfactor_lib.quality.encoder.load_or_train`).
+        An embedding of the N samples (``coverage_emb``, ``typiclust_emb``, ``probcover_emb``;
+        e.g. the reference encoder's, :func:`xfactor_lib.quality.encoder.load_or_train`).
     seed : int
-        For ``random`` and ``random_balanced``, the sampling inside ``ccs``, the first pick of ``k_center`` and
-        the client sample of ``coverage`` on classes above ``max_clients``.
+        For ``random`` and ``random_balanced``, the sampling inside ``ccs``, the first pick of ``k_center``,
+        the client sample of ``coverage`` on classes above ``max_clients`` and the k-means
+        of ``typiclust`` / ``probcover``.
+    unlabeled : bool
+        The label-free variant (choosing what to annotate): ``y`` is not needed and never
+        read; the whole pool is one class with budget M. For ``coverage``, ``coverage_emb``,
+        ``a_max``, ``k_center`` the objective runs over the whole pool; ``coverage_clean``'s
+        neighbour vote compares k-means cluster ids (as many as ``y``'s classes when ``y``
+        is given, else 10); ``typiclust`` clusters the pool into M clusters; ``probcover``
+        takes its radius from the purity of k-means clusters, as does ``coverage_clean``'s vote
+        (``n_clusters``, default 10: the classes you expect); ``random``
+        is unchanged. Methods reading training dynamics have no label-free variant (error).
     **options
         ``el2n``: ``epoch`` (20). ``ccs``: ``beta`` (study E searches it per rate on
         validation, :func:`xfactor_lib.studies.e.search.search_beta`; default :func:`ccs_default_beta`),
@@ -408,7 +441,10 @@ def select(
         ``var_d``/``exp_d``: ``early_start``, ``late_start``, ``window``. ``coverage``:
         ``tau`` (default ``tau_data``), ``max_clients`` (8192); ``coverage_emb``:
         ``max_clients``; ``coverage_clean``: those and ``neighbours`` (10); ``a_max``:
-        ``q`` (0), ``tau`` (1, the Alpha paper's).
+        ``q`` (0), ``tau`` (1, the Alpha paper's). ``typiclust``: ``neighbours`` (20);
+        ``probcover``: ``purity`` (0.95), ``delta`` (default the purity radius),
+        ``n_clusters`` (label-free purity, 10); ``coverage_clean`` takes ``n_clusters`` too.
+        The ``_emb`` variants take the same options (:mod:`xfactor_lib.coresets.anchors`).
 
     Returns
     -------
@@ -426,7 +462,10 @@ def select(
             f"method {method!r} needs {missing} (window start epochs, chosen on the validation split "
             "by studies.e.search_windows)"
         )
-    inp = _inputs(m, X, y, dynamics, embed)
+    if unlabeled and not m.label_free:
+        free = [k for k, meth in METHODS.items() if meth.label_free]
+        raise ValueError(f"method {method!r} has no label-free variant; unlabeled=True works for {free}")
+    inp = _inputs(m, X, y, dynamics, embed, unlabeled)
     if m.pick is not None:
-        return m.pick(inp, rate, seed=seed, **options)
+        return m.pick(inp, rate, seed=seed, **({"unlabeled": True} if unlabeled else {}), **options)
     return select_top(m.score(inp, seed=seed, **options), rate, keep=m.keeps)
