@@ -272,7 +272,7 @@ def _exec_in_process(template, output, params, cwd, **options):
 def test_local_workers_run_cells_in_parallel(tmp_path, monkeypatch):
     from xfactor_lib.sweep import engine
 
-    monkeypatch.setattr(engine, "_execute_notebook", _exec_in_process)  # no kernel start-up: fast
+    monkeypatch.setattr(engine, "execute_notebook", _exec_in_process)  # no kernel start-up: fast
     write_notebook(tmp_path / "barrier.ipynb", BARRIER)
     (tmp_path / "barrier").mkdir()
     stage = {

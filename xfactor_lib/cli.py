@@ -57,16 +57,20 @@ __all__ = [
     "run",
 ]
 
-#: The default method: the suite's best training-free method by study E's held-out evidence
-#: (pending that study's answer; named in every output).
-DEFAULT_METHOD = "coverage_clean"
-#: Methods with a label-free variant (``--unlabeled``), see :func:`label_free_select`.
-LABEL_FREE_METHODS = ("coverage", "coverage_clean", "k_center", "random")
+#: The default method: the suite's best training-free method by study E's evidence on MNIST and
+#: digits (docs/decisions.md, issue 20: coverage at 4 tau_data, chosen on validation splits).
+DEFAULT_METHOD = "coverage_wide"
+#: Methods with a label-free variant that read only the images (``--unlabeled``), see :func:`label_free_select`.
+LABEL_FREE_METHODS = tuple(k for k, m in coresets.METHODS.items() if m.label_free and m.needs in ("images", "none"))
 #: What each label-free variant does (named in the output).
 LABEL_FREE_VARIANT = {
     "coverage": "facility location over the whole pool",
-    "coverage_clean": "facility location over the whole pool (label agreement needs labels)",
+    "coverage_wide": "facility location at 4 tau_data over the whole pool",
+    "coverage_clean": "facility location over the whole pool, skipping images whose k-means cluster disagrees",
+    "a_max": "greedy A_0 over the whole pool",
     "k_center": "farthest-first traversal over the whole pool",
+    "typiclust": "the most typical image of each of M k-means clusters",
+    "probcover": "max coverage of delta-balls, delta from k-means cluster purity",
     "random": "a uniform draw",
 }
 #: Entries of the (clients, candidates) similarity block of the label-free coverage: about 128 MB
@@ -185,19 +189,16 @@ def _budget(args: argparse.Namespace, N: int, K: int | None) -> int:
 
 # --------------------------------------------------------------------------- selection
 def label_free_select(method: str, X: np.ndarray, M: int, *, seed: int = 0) -> np.ndarray:
-    """The label-free variant of ``method``: ``M`` images of the whole pool, read as one class.
+    """The label-free variant of ``method``: ``M`` images of the whole pool, no label read.
 
-    The one place ``--unlabeled`` picks (to be swapped for the registry's label-free variants).
+    The registry's own label-free variant (:func:`xfactor_lib.coresets.select` with
+    ``unlabeled=True``: the whole pool is one class), so ``--unlabeled`` picks exactly what
+    ``coresets.select`` picks.
 
     Parameters
     ----------
-    method : {"coverage", "coverage_clean", "k_center", "random"}
-        ``coverage`` / ``coverage_clean``: greedy facility location over the whole pool
-        (:func:`xfactor_lib.greedy.coverage_select`; ``coverage_clean``'s label agreement
-        needs labels, so both are plain coverage here), the clients a seeded sample of
-        ``UNLABELED_BLOCK / N`` images (at least 1024) so that the similarity block stays
-        far below ``N x N``. ``k_center``: farthest-first traversal over the pool.
-        ``random``: a uniform draw.
+    method : str
+        One of :data:`LABEL_FREE_METHODS`.
     X : ndarray, shape (N, C, H, W), uint8
     M : int, 1 <= M <= N
     seed : int
@@ -206,16 +207,9 @@ def label_free_select(method: str, X: np.ndarray, M: int, *, seed: int = 0) -> n
     -------
     ndarray, shape (M,), int64, sorted
     """
-    N = len(X)
     if method not in LABEL_FREE_METHODS:
         raise CliError(f"method {method!r} has no label-free variant; with --unlabeled use one of {LABEL_FREE_METHODS}")
-    one = np.zeros(N, dtype=np.int64)
-    if method == "random":
-        return np.sort(np.random.default_rng(seed).choice(N, M, replace=False)).astype(np.int64)
-    if method == "k_center":
-        return greedy.k_center_select(X, one, n=M, seed=seed)
-    clients = int(min(N, max(1024, UNLABELED_BLOCK // N)))
-    return greedy.coverage_select(X, one, n=M, max_clients=clients, seed=seed)
+    return np.sort(coresets.select(method, rate=M / len(X), X=X, unlabeled=True, seed=seed)).astype(np.int64)
 
 
 def _labelled_select(method: str, X: np.ndarray, y: np.ndarray, M: int, *, seed: int) -> np.ndarray:
@@ -381,7 +375,7 @@ def _report(args: argparse.Namespace, *, execute: Callable[..., None] | None = N
         raise CliError(f"{NOTEBOOK} is missing (run `make notebooks`)")
     X, ds, paths = _load(args.dataset, labelled=True)
     idx = read_picks(args.subset, ds, paths) if args.subset else None
-    execute = execute or sweep._execute_notebook
+    execute = execute or sweep.execute_notebook
     with tempfile.TemporaryDirectory(prefix="xfactor-report-") as tmp:
         subset = ""
         if idx is not None:  # the checked indices, one per line (a comma list can exceed a file name's length)

@@ -11,11 +11,13 @@
 
 from ..records import SweepLockedError, sweep_lock
 from .config import SCALES, Cell, Stage, SweepConfig, SweepConfigError, cell_id, load_config
-from .engine import notebook_to_html, render_summaries, run_cell, run_sweep
+from .engine import NOTEBOOK, SUMMARIES, execute_notebook, notebook_to_html, render_summaries, run_cell, run_sweep
 from .results import cell_dirs, collect, current_cells, is_done, read_note, sweep_status
 
 __all__ = [
     "SCALES",
+    "NOTEBOOK",
+    "SUMMARIES",
     "Cell",
     "Stage",
     "SweepConfig",
@@ -23,6 +25,7 @@ __all__ = [
     "SweepLockedError",
     "cell_dirs",
     "cell_id",
+    "execute_notebook",
     "collect",
     "current_cells",
     "is_done",

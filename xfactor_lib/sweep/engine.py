@@ -42,7 +42,7 @@ from . import guard as sweep_guard
 from .config import Cell, SweepConfig, check_stages, load_config
 from .results import is_done
 
-__all__ = ["run_cell", "run_sweep", "render_summaries", "notebook_to_html"]
+__all__ = ["NOTEBOOK", "SUMMARIES", "execute_notebook", "run_cell", "run_sweep", "render_summaries", "notebook_to_html"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 NOTEBOOK = "notebook.ipynb"
@@ -54,7 +54,8 @@ REPORT_COLUMNS = ["cell_id", "stage", "status", "seconds", "skipped", "error", "
 _KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
-def _execute_notebook(template: Path, output: Path, params: dict[str, Any], cwd: Path, **options: Any) -> None:
+def execute_notebook(template: Path, output: Path, params: dict[str, Any], cwd: Path, **options: Any) -> None:
+    """Run ``template`` with papermill into ``output`` (kernel logs quiet), parameters ``params``, in ``cwd``."""
     import papermill as pm
 
     pm.execute_notebook(
@@ -170,7 +171,7 @@ def run_cell(
     t0 = time.perf_counter()
     result: dict[str, Any] = {"status": "done"}
     try:
-        _execute_notebook(cell.template, out / NOTEBOOK, params, out, log_output=False)
+        execute_notebook(cell.template, out / NOTEBOOK, params, out, log_output=False)
         why = records.check_records(out)
         if why is not None:
             raise RuntimeError(f"template {cell.template.name} finished but its records are not valid: {why}")
@@ -412,7 +413,7 @@ def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: boo
         html = executed.with_suffix(".html")
         tmp = out / f"{records.TMP_PREFIX}{os.getpid()}-{nb.name}"
         try:
-            _execute_notebook(nb, tmp, params, out)
+            execute_notebook(nb, tmp, params, out)
             os.replace(tmp, executed)
             page = notebook_to_html(executed)
             records.atomic_write(html, lambda p, page=page: p.write_text(page))

@@ -55,8 +55,10 @@ FAMILIES = {
     **dict.fromkeys(
         ("forgetting", "entropy", "el2n", "aum", "ccs", "eva", "var_s", "exp_s", "var_d", "exp_d"), "papers' methods"
     ),
-    **dict.fromkeys(("coverage", "coverage_emb", "coverage_clean", "a_max", "k_center"), "training-free"),
-    **dict.fromkeys(("typiclust", "probcover"), "anchors"),
+    **dict.fromkeys(
+        ("coverage", "coverage_wide", "coverage_emb", "coverage_clean", "a_max", "k_center"), "training-free"
+    ),
+    **dict.fromkeys(("typiclust", "typiclust_emb", "probcover", "probcover_emb"), "anchors"),
 }
 #: The families of comparisons :func:`claims` builds.
 CLAIMS = ("eva_vs_random", "ccs_vs_random", "free_vs_balanced", "free_vs_anchors")

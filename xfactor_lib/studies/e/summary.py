@@ -51,12 +51,15 @@ METHOD_LABELS = {
     "var_d": "VAR-D",
     "exp_d": "EXP-D",
     "coverage": "Coverage",
+    "coverage_wide": "Coverage (wide)",
     "coverage_emb": "Coverage (emb.)",
     "coverage_clean": "Coverage (clean)",
     "a_max": "A₀-max",
     "k_center": "k-Center",
     "typiclust": "TypiClust",
+    "typiclust_emb": "TypiClust (emb.)",
     "probcover": "ProbCover",
+    "probcover_emb": "ProbCover (emb.)",
 }
 
 #: Methods that choose without a surrogate run (SPEC 5; :mod:`xfactor_lib.coresets.greedy`): family ``training-free``.
