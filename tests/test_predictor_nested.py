@@ -138,3 +138,27 @@ def test_transfer_standardizes_within_each_frame():
     b[measures] = b[measures] * 10 + 3  # another dataset's scale
     r2, pred, choice = pn.transfer(a, b, measures, "t", families=("ridge",))
     assert r2 > 0.8 and pred.shape == (60,) and "ridge" in choice
+
+
+def test_pls_path_matches_sklearn():
+    from sklearn.cross_decomposition import PLSRegression
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(25, 6))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    t = X[:, 0] - 0.5 * X[:, 2] + rng.normal(size=25)
+    coef, b = pn._pls_path(X, t, 3)
+    for c in (1, 2, 3):
+        ref = PLSRegression(n_components=c, scale=False).fit(X, t)
+        np.testing.assert_allclose(X @ coef[c - 1] + (t.mean() - X.mean(axis=0) @ coef[c - 1]),
+                                   np.ravel(ref.predict(X)), atol=1e-8)  # fmt: skip
+
+
+def test_nested_cv_chooses_boosting_for_a_step_signal():
+    rng = np.random.default_rng(10)
+    F = rng.normal(size=(80, 6))
+    t = np.where(F[:, 0] > 0, 1.0, -1.0) * (F[:, 1] > 0) + 0.1 * rng.normal(size=80)
+    frame = pd.DataFrame(F, columns=[f"q_{j}" for j in range(6)]).assign(t=t)
+    res = pn.cross_validated(frame, [f"q_{j}" for j in range(6)], "t", folds=4, families=("ridge", "gbr"), n_boot=0)
+    assert all(c.startswith("gbr") for c in res.choices)
+    assert res.r2 > 0.5

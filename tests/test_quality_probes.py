@@ -95,9 +95,7 @@ def test_subset_measures_match_brute_force_on_pixels():
     assert got["q_probe_mmd_max"] == pytest.approx(np.max(mmd), rel=1e-5)
     assert got["q_probe_ot_mean"] == pytest.approx(np.mean(ot_), rel=1e-5)
     # coverage at tau: share of reference images within tau of a subset image of their class
-    near = np.concatenate(
-        [cdist(V[ref.index[ref.y == k]], V[idx][y[idx] == k]).min(axis=1) / 4 for k in range(3)]
-    )
+    near = np.concatenate([cdist(V[ref.index[ref.y == k]], V[idx][y[idx] == k]).min(axis=1) / 4 for k in range(3)])
     assert got["q_probe_cov100"] == pytest.approx((near <= ref.tau).mean(), abs=1e-6)
     assert quality.family("q_probe_ot_mean") == "probe"
     assert set(qp.names()) <= set(got)

@@ -51,9 +51,10 @@ TRANSFORMS = ("none", "log")
 #: rows (0: keep all).
 SCREENS = (5, 10, 20, 0)
 MODEL_FAMILIES = ("ridge", "pls", "gbr")
-#: Gradient boosting (small: tens of subsets per cell); searched on these screens only.
-GBR_PARAMS = {"n_estimators": 100, "max_depth": 2, "learning_rate": 0.05, "subsample": 0.8}
-GBR_SCREENS = (10, 0)
+#: Gradient boosting (small: tens of subsets per cell); searched on these screens only and
+#: untransformed (trees do not see monotone transforms).
+GBR_PARAMS = {"n_estimators": 60, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8}
+GBR_SCREENS = (10,)
 
 
 @dataclass(frozen=True)
@@ -218,17 +219,49 @@ def _ridge_path(X: np.ndarray, t: np.ndarray, alphas: Sequence[float]) -> tuple[
     return (s / (s**2 + a) * Ut) @ Vt, tm
 
 
+def _pls_path(X: np.ndarray, t: np.ndarray, components: int) -> tuple[np.ndarray, float]:
+    """PLS1 (NIPALS, one target) on centred ``X``: coefficients with 1..components components.
+
+    Returns
+    -------
+    coef : ndarray, shape (c, p)
+        ``c <= components`` (fewer when ``X`` is exhausted); the last row repeats when stopped early.
+    intercept : float
+    """
+    tm = t.mean()
+    Xk, yk = X - X.mean(axis=0), t - tm
+    W, P, q, coefs = [], [], [], []
+    for _ in range(components):
+        w = Xk.T @ yk
+        nw = np.linalg.norm(w)
+        if nw <= 1e-12 * max(1.0, np.abs(X).max()):
+            break
+        w = w / nw
+        sc = Xk @ w
+        ss = sc @ sc
+        p, qa = Xk.T @ sc / ss, (yk @ sc) / ss
+        Xk, yk = Xk - np.outer(sc, p), yk - qa * sc
+        W.append(w)
+        P.append(p)
+        q.append(qa)
+        Wm, Pm = np.array(W).T, np.array(P).T
+        coefs.append(Wm @ np.linalg.solve(Pm.T @ Wm, np.array(q)))
+    if not coefs:
+        coefs = [np.zeros(X.shape[1])]
+    while len(coefs) < components:
+        coefs.append(coefs[-1])
+    coef = np.array(coefs)
+    return coef, tm - float(X.mean(axis=0) @ coef[-1])
+
+
 def _fit_one(choice: Choice, X: np.ndarray, t: np.ndarray, seed: int) -> Any:
     """Fit one family on standardized ``X``; returns an object with ``predict`` and ``weights_``."""
     if choice.family == "ridge":
         coef, b = _ridge_path(X, t, [choice.param])
         return _Linear(coef[0], b)
     if choice.family == "pls":
-        from sklearn.cross_decomposition import PLSRegression
-
-        k = int(min(choice.param, X.shape[1], X.shape[0] - 1))
-        m = PLSRegression(n_components=max(k, 1), scale=False).fit(X, t)
-        return _Linear(np.ravel(m.coef_), float(np.ravel(m.intercept_)[0]) if hasattr(m, "intercept_") else 0.0, m)
+        coef, b = _pls_path(X, t, int(choice.param))
+        return _Linear(coef[-1], b)
     if choice.family == "gbr":
         from sklearn.ensemble import GradientBoostingRegressor
 
@@ -287,7 +320,7 @@ def _choices(families: Sequence[str], p: int) -> list[tuple[str, int, str, tuple
         for tr in TRANSFORMS
         for s in screens
         for fam in families
-        if fam != "gbr" or s in gbr_screens
+        if fam != "gbr" or (s in gbr_screens and tr == "none")
     ]
 
 
@@ -309,9 +342,14 @@ def _select(F: np.ndarray, t: np.ndarray, g: np.ndarray, *, families: Sequence[s
                 cols = np.sort(order[:s] if s else order)
                 mu, sd = _standardize(Gtr[:, cols])
                 Xtr, Xva = (Gtr[:, cols] - mu) / sd, (Gva[:, cols] - mu) / sd
-                if fam == "ridge":
-                    coef, b = _ridge_path(Xtr, t[tr], params)
-                    out = Xva @ coef.T + b  # (n_va, n_alpha)
+                if fam in ("ridge", "pls"):
+                    if fam == "ridge":
+                        coef, b = _ridge_path(Xtr, t[tr], params)
+                    else:
+                        coef, b = _pls_path(Xtr, t[tr], int(max(params)))
+                        coef = coef[np.asarray(params, dtype=int) - 1]
+                        b = t[tr].mean() - Xtr.mean(axis=0) @ coef.T
+                    out = Xva @ coef.T + b  # (n_va, n_params)
                     for j, a in enumerate(params):
                         preds.setdefault(Choice(transform, s, fam, a), np.empty(t.size))[va] = out[:, j]
                 else:
@@ -331,7 +369,13 @@ def _complexity(c: Choice) -> float:
 
 
 def fit_selected(
-    F: np.ndarray, t: np.ndarray, groups: Any, *, families: Sequence[str] = MODEL_FAMILIES, inner: int = 4, seed: int = 0
+    F: np.ndarray,
+    t: np.ndarray,
+    groups: Any,
+    *,
+    families: Sequence[str] = MODEL_FAMILIES,
+    inner: int = 4,
+    seed: int = 0,
 ) -> Fitted:
     """Choose a configuration by grouped inner K-fold on these rows, then fit it on all of them."""
     g = np.asarray(groups)
@@ -410,7 +454,9 @@ def cross_validated(
         choices.append(str(fitted.choice))
     boot = [r2_score(t[i], pred[i]) for i in group_bootstrap(g, n_boot, seed=seed)] if n_boot else [np.nan]
     lo, hi = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
-    importance = pd.DataFrame({"measure": list(measures), "importance": imp.mean(axis=0), "selected": used.mean(axis=0)})
+    importance = pd.DataFrame(
+        {"measure": list(measures), "importance": imp.mean(axis=0), "selected": used.mean(axis=0)}
+    )
     importance = importance.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     return NestedResult(
         r2=r2_score(t, pred), ci_low=float(lo), ci_high=float(hi), predicted=pred, measured=t, fold=fold,

@@ -95,8 +95,10 @@ def knn_vote(D: Any, ys: Any, probe_y: Any, *, k: int, K: int) -> np.ndarray:
     ys = np.asarray(ys)
     if not 1 <= k <= D.shape[0]:
         raise ValueError(f"k must lie in [1, {D.shape[0]}] (subset images), got {k}")
-    part = np.argpartition(D, k - 1, axis=0)[:k] if k < D.shape[0] else np.broadcast_to(
-        np.arange(D.shape[0])[:, None], D.shape
+    part = (
+        np.argpartition(D, k - 1, axis=0)[:k]
+        if k < D.shape[0]
+        else np.broadcast_to(np.arange(D.shape[0])[:, None], D.shape)
     )
     order = np.lexsort((part, np.take_along_axis(D, part, axis=0)), axis=0)
     nb = np.take_along_axis(part, order, axis=0)[:k]  # (k, P)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import predictor
 from .runs import RunData
 
 __all__ = ["PREDICTED", "KEY_MEASURES", "scatter_modes", "scatter_points", "subset_quality", "QualityPanel"]
@@ -56,18 +55,13 @@ def scatter_modes(run: RunData) -> list[tuple[str, Any]]:
 
 
 def _predictions(q: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for (study, _, _), part in q.groupby(["study", "dataset", "size"], sort=True):
-        target = _TARGETS.get(study)
-        if target not in part.columns:
-            continue
-        part = part[part[target].notna()]
-        cols = [c for c in part.columns if c.startswith("q_") and part[c].notna().all()]
-        if len(part) < 4 or part["group"].nunique() < 2 or not cols:
-            continue
-        res = predictor.cross_validated(part, cols, target, groups=part["group"].to_numpy(), n_boot=1)
-        rows.append(pd.DataFrame({"subset_id": part["subset_id"].to_numpy(), "x": res.measured, "y": res.predicted}))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["subset_id", "x", "y"])
+    """Out-of-fold predictions of study Q's headline predictor (:func:`studies.q.cv_predictions`)."""
+    from ..studies import q as study_q
+
+    pred = study_q.cv_predictions(q) if {"study", "dataset", "size", "group"} <= set(q.columns) else pd.DataFrame()
+    if pred.empty:
+        return pd.DataFrame(columns=["subset_id", "x", "y"])
+    return pd.DataFrame({"subset_id": pred["subset_id"].to_numpy(), "x": pred["measured"], "y": pred["predicted"]})
 
 
 def scatter_points(run: RunData, mode: Any) -> pd.DataFrame:

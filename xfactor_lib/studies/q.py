@@ -28,6 +28,7 @@ import pandas as pd
 
 from .. import data, encoder, predictor, quality, regression, stats, sweep
 from .._validation import check_frame
+from . import q_nested
 from ._common import interval, listing, save, save_table
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "transfer_table",
     "weights_table",
     "kind_table",
+    "importance_table",
     "verdict",
     "save",
     "save_table",
@@ -56,7 +58,7 @@ __all__ = [
 STAGES = ("q_measures",)
 #: Measure sets the predictor is scored on: each family, every pixel measure (no embedding),
 #: then all measures together.
-FAMILY_SETS = ("lcr", "coverage", "vendi", "ambiguity", "typicality", "pixel", "all")
+FAMILY_SETS = ("lcr", "coverage", "vendi", "ambiguity", "typicality", "probe", "pixel", "all")
 #: The target of each study (study A also records ``acc`` and ``auc_macro``).
 TARGETS = {"x": "z_mean", "a": "bacc"}
 _DESIGN = ("study", "dataset", "n", "size", "kind", "strategy", "direction", "m", "repeat", "subset_id")
@@ -73,12 +75,15 @@ def x_targets(recs: pd.DataFrame, *, exclude: Iterable[str] = ("gnb",)) -> pd.Da
     Returns
     -------
     DataFrame
-        ``subset_id, z_mean, z_models`` (models averaged).
+        ``subset_id, z_mean, z_models`` (models averaged), and one ``zm_<model>`` column per
+        model (its Z, mean over seeds): the noise ceiling splits the models in halves.
     """
     check_frame(recs, ["subset_id", "model", "kind", "error", "dataset", "n"], what="x_train records")
     kept = recs[~recs["model"].isin(set(exclude))].copy()
     kept["z"] = stats.zscores(kept)
     out = kept.groupby("subset_id").agg(z_mean=("z", "mean"), z_models=("model", "nunique"))
+    per_model = kept.pivot_table(index="subset_id", columns="model", values="z", aggfunc="mean")
+    out = out.join(per_model.rename(columns=lambda m: f"zm_{m}"))
     return out.reset_index()
 
 
@@ -297,57 +302,44 @@ def _family_measures(part: pd.DataFrame, fam: str) -> list[str]:
 
 
 def cv_table(
-    recs: pd.DataFrame, *, families: Sequence[str] = FAMILY_SETS, n_boot: int = 1000, seed: int = 0, folds: int = 5
+    recs: pd.DataFrame,
+    *,
+    families: Sequence[str] = FAMILY_SETS,
+    kinds: Sequence[str] = q_nested.KINDS,
+    n_boot: int = 1000,
+    seed: int = 0,
+    folds: int = 5,
 ) -> pd.DataFrame:
-    """Out-of-sample R^2 of the ridge predictor per (study, dataset, size) and measure family.
+    """Out-of-sample R^2 per (study, dataset, size), row set (``kinds``) and measure family.
 
-    Grouped K-fold (subsets that share candidates stay in one fold), percentile bootstrap CI
-    over subsets (:func:`predictor.cross_validated`).
-
-    Returns
-    -------
-    DataFrame
-        ``study, dataset, size, n, family, measures, r2, lo, hi, subsets, groups, folds``.
-    """
-    rows = []
-    for (study, dataset, size), part, target in _cells(recs):
-        label = _label(part)
-        if not _can_cross_validate(part):
-            continue
-        for fam in families:
-            cols = _family_measures(part, fam)
-            if not cols:
-                continue
-            res = predictor.cross_validated(
-                part, cols, target, groups=part["group"].to_numpy(), folds=folds, n_boot=n_boot, seed=seed
-            )
-            rows.append(
-                {"study": study, "dataset": dataset, "size": size, "n": label["n"], "family": fam,
-                 "measures": len(cols), "r2": res.r2, "lo": res.ci_low, "hi": res.ci_high,
-                 "subsets": label["subsets"], "groups": label["groups"], "folds": res.folds}
-            )  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def cv_predictions(recs: pd.DataFrame, *, family: str = "all", seed: int = 0, folds: int = 5) -> pd.DataFrame:
-    """Out-of-fold predictions of the target for every subset (grouped K-fold per cell).
+    Nested grouped K-fold (penalty, transform, screening and model family chosen inside the
+    training folds), group-bootstrap CI, beside the target's noise ceiling
+    (:func:`q_nested.cv_table`; the headline predictor is family ``all``).
 
     Returns
     -------
     DataFrame
-        ``subset_id, study, dataset, size, n, kind, direction, measured, predicted``.
+        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, subsets,
+        groups, folds, chosen``.
     """
-    frames = []
-    for _, part, target in _cells(recs):
-        if not _can_cross_validate(part):
-            continue
-        res = predictor.cross_validated(
-            part, _family_measures(part, family), target, groups=part["group"].to_numpy(), folds=folds, n_boot=1,
-            seed=seed,
-        )  # fmt: skip
-        keep = [c for c in ("subset_id", "study", "dataset", "size", "kind", "direction") if c in part.columns]
-        frames.append(part[keep].assign(n=_label(part)["n"], measured=res.measured, predicted=res.predicted))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return q_nested.cv_table(recs, families=families, kinds=kinds, n_boot=n_boot, seed=seed, folds=folds)
+
+
+def cv_predictions(
+    recs: pd.DataFrame, *, family: str = "all", kinds: str = "all", seed: int = 0, folds: int = 5
+) -> pd.DataFrame:
+    """Out-of-fold predictions of the target for every subset (nested grouped K-fold per cell).
+
+    Returns
+    -------
+    DataFrame
+        ``subset_id, study, dataset, size, kind, direction, n, measured, predicted``.
+    """
+    return q_nested.cv_predictions(recs, family=family, kinds=kinds, seed=seed, folds=folds)
+
+
+#: What the headline predictor leans on (:func:`q_nested.importance_table`).
+importance_table = q_nested.importance_table
 
 
 def a_gain(recs: pd.DataFrame, *, target: str = "bacc") -> pd.DataFrame:
@@ -378,23 +370,15 @@ def a_gain(recs: pd.DataFrame, *, target: str = "bacc") -> pd.DataFrame:
 
 
 def transfer_table(recs: pd.DataFrame, *, family: str = "all") -> pd.DataFrame:
-    """Fit the predictor on one dataset, score R^2 on another (same study and size).
+    """Fit the predictor on one dataset, score R^2 on another (same study, size and row set).
 
     Returns
     -------
     DataFrame
-        ``study, size, train, test, r2, subsets`` (empty with fewer than two datasets).
+        ``study, size, n, kinds, train, test, r2, ceiling, subsets, chosen`` (empty with fewer
+        than two datasets; :func:`q_nested.transfer_table`).
     """
-    rows = []
-    cells = {key: (part, target) for key, part, target in _cells(recs)}
-    for (study, d1, size), (p1, target) in cells.items():
-        for (s2, d2, size2), (p2, _) in cells.items():
-            if s2 != study or size2 != size or d2 == d1:
-                continue
-            cols = [c for c in _family_measures(p1, family) if c in _family_measures(p2, family)]
-            r2, _ = predictor.transfer(p1, p2, cols, target)
-            rows.append({"study": study, "size": size, "train": d1, "test": d2, "r2": r2, "subsets": len(p2)})
-    return pd.DataFrame(rows, columns=["study", "size", "train", "test", "r2", "subsets"])
+    return q_nested.transfer_table(recs, family=family)
 
 
 def weights_table(recs: pd.DataFrame, *, family: str = "all", top: int = 8) -> pd.DataFrame:
@@ -435,8 +419,10 @@ def optimized_check(recs: pd.DataFrame, *, family: str = "all") -> pd.DataFrame:
         test = opt[(opt["dataset"] == dataset) & (opt["size"] == size) & opt[target].notna()]
         if test.empty:
             continue
-        measures = [m for m in _family_measures(part, family) if test[m].notna().all()]
-        _, pred = predictor.transfer(part, test, measures, target)
+        fitted, measures = q_nested.fit_cell(part, target, family=family)
+        if not test[measures].notna().all().all():
+            continue
+        pred = fitted.predict(test[measures].to_numpy(float))
         for (_, r), p in zip(test.iterrows(), pred):
             pool = f"n + {int(r['m'])}" if r.get("m", 0) else "whole class"
             rows.append({"dataset": dataset, "n": r["n"], "subset_id": r["subset_id"], "strategy": r["strategy"],
@@ -489,15 +475,27 @@ def verdict(recs: pd.DataFrame, *, cv: pd.DataFrame | None = None, note: str = "
                     f"tau_data {r['tau_data']:.3f}, {enc}")  # fmt: skip
     lines.append(f"**What was measured.** {listing(what)}; reference samples: {'; '.join(refs)}.")
     groups = list(cv.groupby(["study", "dataset"], sort=True)) if len(cv) else []
-    for (study, dataset), part in sorted(groups, key=lambda g: (g[0][0] != "x", g[0][1])):  # study X first
+    for (study, dataset), whole in sorted(groups, key=lambda g: (g[0][0] != "x", g[0][1])):  # study X first
         unit = "n" if study == "x" else "size"
+        part = whole[whole["kinds"] == "all"] if "kinds" in whole.columns else whole
         sets = []
         n_all = part.loc[part["family"] == "all", "measures"].max()
+
+        def at(rows: pd.DataFrame, unit: str = unit) -> str:
+            return "; ".join(
+                f"{unit} = {int(r[unit])}: {interval(r['r2'], r['lo'], r['hi'])}"
+                + (f" (ceiling {r['ceiling']:.2f})" if np.isfinite(r.get("ceiling", np.nan)) else "")
+                for _, r in rows.iterrows()
+            )
+
         for fam, label in (("all", "all measures"), ("pixel", "pixel measures only")):
             rows = part[part["family"] == fam]
             if len(rows) and (fam == "all" or rows["measures"].max() < n_all):  # "pixel" only beside an embedding
-                at = [f"{unit} = {int(r[unit])}: {interval(r['r2'], r['lo'], r['hi'])}" for _, r in rows.iterrows()]
-                sets.append(f"{label}: {'; '.join(at)}")
+                sets.append(f"{label}: {at(rows)}")
+        if "kinds" in whole.columns:
+            rows = whole[(whole["kinds"] == "random") & (whole["family"] == "all")]
+            if len(rows):
+                sets.append(f"**random subsets alone**, all measures: {at(rows)}")
         size_info = part[part["family"] == "all"]
         counts = listing(
             sorted({f"{int(r['subsets'])} subsets in {int(r['groups'])} groups" for _, r in size_info.iterrows()})
@@ -507,9 +505,10 @@ def verdict(recs: pd.DataFrame, *, cv: pd.DataFrame | None = None, note: str = "
         best = [f"{unit} = {int(r[unit])}: {r['family']} ({r['r2']:.2f})" for _, r in fams.iterrows()]
         lines.append(
             f"**Can quality be predicted before training? ({studies[study].split(' (')[0]}, {dataset}).** "
-            f"Out-of-sample R² of the standardized ridge (grouped {listing(sorted(set(size_info['folds'])))}-fold, "
-            f"{counts} per cell; 95 % bootstrap CI), "
-            f"{'; '.join(sets)}. Best single family: {'; '.join(best)}."
+            f"Out-of-sample R² of the headline predictor (nested grouped "
+            f"{listing(sorted(set(size_info['folds'])))}-fold: penalty, transform, screening and model family "
+            f"chosen inside the training folds; {counts} per cell; 95 % group-bootstrap CI; ceiling: split-half "
+            f"reliability of the target over models), {'; '.join(sets)}. Best single family: {'; '.join(best)}."
         )
     gain = a_gain(recs)
     if len(gain):
