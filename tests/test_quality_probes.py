@@ -99,3 +99,29 @@ def test_subset_measures_match_brute_force_on_pixels():
     assert got["q_probe_cov100"] == pytest.approx((near <= ref.tau).mean(), abs=1e-6)
     assert quality.family("q_probe_ot_mean") == "probe"
     assert set(qp.names()) <= set(got)
+
+
+def test_krr_vote_matches_sklearn_kernel_ridge():
+    from sklearn.kernel_ridge import KernelRidge
+
+    rng = np.random.default_rng(4)
+    S, P = rng.normal(size=(30, 5)), rng.normal(size=(40, 5))
+    ys, py = rng.integers(0, 3, 30), rng.integers(0, 3, 40)
+    wrong, sq = qp.krr_vote(cdist(S, S), cdist(S, P), ys, py, scale=1.7, K=3, penalty=0.5)
+    model = KernelRidge(alpha=0.5, kernel="rbf", gamma=1 / (2 * 1.7**2)).fit(S, np.eye(3)[ys])
+    scores = model.predict(P)
+    np.testing.assert_array_equal(wrong, scores.argmax(axis=1) != py)
+    np.testing.assert_allclose(sq, ((scores - np.eye(3)[py]) ** 2).sum(axis=1))
+
+
+def test_centroid_error_by_brute_force():
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, size=(90, 1, 3, 3), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 30)
+    ref = quality.make_reference(X, y, per_class=30, probe_per_class=10, seed=1)
+    idx = np.concatenate([np.flatnonzero(y == k)[:5] for k in range(3)])
+    got = quality.measures(X[idx], y[idx], reference=ref, index=idx)
+    V = X.reshape(90, -1) / 255
+    means = np.stack([V[idx][y[idx] == k].mean(axis=0) for k in range(3)])
+    probe = ref.index[ref.probe]
+    assert got["q_probe_centroid_err"] == pytest.approx((cdist(V[probe], means).argmin(axis=1) != y[probe]).mean())

@@ -11,6 +11,12 @@ New layout: ``quality/probes.py``. Every measure compares a subset with the refe
 - *Kernel classifier*: ``p(c | x) = sum_{s in S_c} k(x, s) / sum_s k(x, s)`` with
   ``k = exp(-d / (h tau))`` at several bandwidths h (:data:`KERNEL_SCALES`): its error
   (argmax) and cross-entropy (``q_probe_kv{h}_err``, ``_nll``).
+- *Kernel ridge classifier*: ridge regression of the one-hot labels on the Gaussian kernel
+  ``exp(-(d / (h tau))^2 / 2)`` of the subset (h in :data:`KRR_SCALES`, penalty
+  :data:`KRR_PENALTY`), its error (argmax) and squared error on the probe
+  (``q_probe_krr{h}_err``, ``_mse``): a closed-form stand-in for the models that train on it.
+- *Nearest centroid*: the error of the subset's class means as a classifier of the probe
+  (``q_probe_centroid_err``; pixels only).
 - *Class-conditional MMD*: per class k, the squared kernel MMD (biased V-statistic) between the
   subset's class-k images and the probe's, kernel ``exp(-d / tau)``; mean and worst class
   (``q_probe_mmd_mean``, ``_max``).
@@ -32,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validation as v
 from . import similarity
 
 __all__ = [
@@ -42,12 +49,15 @@ __all__ = [
     "coverage_at",
     "kernel_vote",
     "knn_vote",
+    "krr_vote",
     "names",
     "ot_cost",
     "subset_measures",
 ]
 
 KNN_KS = (1, 3, 5)
+KRR_SCALES = (1.0, 2.0)
+KRR_PENALTY = 1.0
 KERNEL_SCALES = (0.1, 0.3, 1.0)
 COVER_SCALES = (1.0, 1.25, 1.5, 2.0)
 _P_FLOOR = 1e-12
@@ -63,9 +73,10 @@ def names(*, embedding: bool = False) -> tuple[str, ...]:
     def kind(prefix: str, cover: bool) -> list[str]:
         out = [f"{prefix}knn{k}_err" for k in KNN_KS] + [f"{prefix}knn1_err_max"]
         out += [f"{prefix}kv{_tag(h)}_{s}" for h in KERNEL_SCALES for s in ("err", "nll")]
+        out += [f"{prefix}krr{_tag(h)}_{s}" for h in KRR_SCALES for s in ("err", "mse")]
         out += [f"{prefix}mmd_mean", f"{prefix}mmd_max", f"{prefix}ot_mean", f"{prefix}ot_max"]
         if cover:
-            out += [f"{prefix}cov{round(100 * r)}" for r in COVER_SCALES]
+            out += [f"{prefix}cov{round(100 * r)}" for r in COVER_SCALES] + [f"{prefix}centroid_err"]
         return out
 
     return tuple(kind("q_probe_", True) + (kind("q_probe_emb_", False) if embedding else []))
@@ -128,6 +139,34 @@ def kernel_vote(D: Any, ys: Any, probe_y: Any, *, scale: float, K: int) -> tuple
     return S.argmax(axis=1) != py, p
 
 
+def krr_vote(Dss: Any, D: Any, ys: Any, probe_y: Any, *, scale: float, K: int, penalty: float = KRR_PENALTY):
+    """The subset's kernel ridge classifier on the probe, Gaussian kernel ``exp(-(d / scale)^2 / 2)``.
+
+    Parameters
+    ----------
+    Dss : ndarray, shape (n, n)
+        Distances within the subset.
+    D : ndarray, shape (n, P)
+        Distances from the subset to the probe (``inf``: kernel 0).
+    ys, probe_y : ndarray of int
+    scale, penalty : float
+    K : int
+
+    Returns
+    -------
+    wrong : ndarray, shape (P,), bool
+        Argmax of the scores (ties to the lower label) is not the probe label.
+    sq_error : ndarray, shape (P,)
+        Squared error of the scores against the probe's one-hot label.
+    """
+    Y = np.eye(K)[np.asarray(ys)]
+    Kss = np.exp(-0.5 * (np.asarray(Dss, dtype=np.float64) / scale) ** 2)
+    A = np.linalg.solve(Kss + penalty * np.eye(Kss.shape[0]), Y)  # (n, K)
+    S = np.exp(-0.5 * (np.asarray(D, dtype=np.float64) / scale) ** 2).T @ A  # (P, K)
+    onehot = np.eye(K)[np.asarray(probe_y)]
+    return S.argmax(axis=1) != np.asarray(probe_y), ((S - onehot) ** 2).sum(axis=1)
+
+
 def class_mmd2(k_ss: Any, k_sr: Any, k_rr: Any) -> float:
     """Squared MMD (biased V-statistic) from the three kernel blocks of two samples.
 
@@ -175,8 +214,8 @@ def _probe_self(pool: Any, ref: Any) -> dict[str, list]:
 
 
 def _kind(
-    out: dict, prefix: str, D: np.ndarray, Kss: np.ndarray, ys: np.ndarray, py: np.ndarray, K: int, tau: float,
-    self_k: list, classes: np.ndarray,
+    out: dict, prefix: str, D: np.ndarray, Dss: np.ndarray, Kss: np.ndarray, ys: np.ndarray, py: np.ndarray,
+    K: int, tau: float, self_k: list, classes: np.ndarray,
 ) -> None:  # fmt: skip
     n = D.shape[0]
     for k in KNN_KS:
@@ -188,6 +227,10 @@ def _kind(
         wrong, p = kernel_vote(D, ys, py, scale=h * tau, K=K)
         out[f"{prefix}kv{_tag(h)}_err"] = float(wrong.mean())
         out[f"{prefix}kv{_tag(h)}_nll"] = float(-np.log(np.maximum(p, _P_FLOOR)).mean())
+    for h in KRR_SCALES:
+        wrong, sq = krr_vote(Dss, D, ys, py, scale=h * tau, K=K)
+        out[f"{prefix}krr{_tag(h)}_err"] = float(wrong.mean())
+        out[f"{prefix}krr{_tag(h)}_mse"] = float(sq.mean())
     D0 = np.where(np.isinf(D), 0.0, D)  # inf marks the same image: distance 0 in a distribution
     mmd, ot_ = [], []
     for c in classes:
@@ -219,13 +262,18 @@ def subset_measures(pool: Any, ref: Any, pos: np.ndarray, parts: Any) -> dict[st
     selfk = _probe_self(pool, ref)
     out: dict[str, float] = {}
     py = parts.probe_y
-    _kind(out, "q_probe_", parts.probe_d.astype(np.float64), parts.Zd, parts.ys, py, ref.K, ref.tau,
+    _kind(out, "q_probe_", parts.probe_d.astype(np.float64), parts.R, parts.Zd, parts.ys, py, ref.K, ref.tau,
           selfk["pix"], parts.classes)  # fmt: skip
     radii = np.asarray(COVER_SCALES) * ref.tau
     cov = np.array([coverage_at(c, radii) for c in parts.cover_nn])  # (classes, scales), reference of each class
     for j, r in enumerate(COVER_SCALES):
         out[f"q_probe_cov{round(100 * r)}"] = float(cov[:, j].sum() / ref.K)  # absent classes cover nothing
+    V = v.as_float(pool.V[pos])
+    means = np.stack([V[parts.ys == c].mean(axis=0) for c in parts.classes])
+    near = parts.classes[similarity.rmsd_to_images(ref.X[ref.probe], means).argmin(axis=1)]
+    out["q_probe_centroid_err"] = float((near != py).mean())
     if parts.probe_c is not None:
-        _kind(out, "q_probe_emb_", parts.probe_c.astype(np.float64), parts.C, parts.ys, py, ref.K, ref.tau_emb,
+        Dcc = np.maximum(1.0 - pool.E[pos] @ pool.E[pos].T, 0.0)
+        _kind(out, "q_probe_emb_", parts.probe_c.astype(np.float64), Dcc, parts.C, parts.ys, py, ref.K, ref.tau_emb,
               selfk["emb"], parts.classes)  # fmt: skip
     return out
