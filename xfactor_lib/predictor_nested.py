@@ -55,6 +55,8 @@ MODEL_FAMILIES = ("ridge", "pls", "gbr")
 #: untransformed (trees do not see monotone transforms).
 GBR_PARAMS = {"n_estimators": 60, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8}
 GBR_SCREENS = (10,)
+#: Configurations averaged by :func:`fit_selected` (the inner CV's leaders).
+TOP = 1
 
 
 @dataclass(frozen=True)
@@ -324,8 +326,10 @@ def _choices(families: Sequence[str], p: int) -> list[tuple[str, int, str, tuple
     ]
 
 
-def _select(F: np.ndarray, t: np.ndarray, g: np.ndarray, *, families: Sequence[str], inner: int, seed: int) -> Choice:
-    """The configuration with the best pooled out-of-fold R^2 by grouped inner K-fold on these rows."""
+def _select(
+    F: np.ndarray, t: np.ndarray, g: np.ndarray, *, families: Sequence[str], inner: int, seed: int, top: int = 1
+) -> list[Choice]:
+    """The ``top`` configurations with the best pooled out-of-fold R^2 by grouped inner K-fold on these rows."""
     blocks = _choices(families, F.shape[1])
     k = min(inner, np.unique(g).size)
     preds = {}
@@ -357,7 +361,8 @@ def _select(F: np.ndarray, t: np.ndarray, g: np.ndarray, *, families: Sequence[s
                         c = Choice(transform, s, fam, a)
                         preds.setdefault(c, np.empty(t.size))[va] = _fit_one(c, Xtr, t[tr], seed).predict(Xva)
     scores = {c: r2_score(t, p) for c, p in preds.items()}
-    return max(scores, key=lambda c: (np.nan_to_num(scores[c], nan=-np.inf), -_complexity(c)))
+    ranked = sorted(scores, key=lambda c: (-np.nan_to_num(scores[c], nan=-np.inf), _complexity(c)))
+    return ranked[:top]
 
 
 def _complexity(c: Choice) -> float:
@@ -376,10 +381,37 @@ def fit_selected(
     families: Sequence[str] = MODEL_FAMILIES,
     inner: int = 4,
     seed: int = 0,
-) -> Fitted:
-    """Choose a configuration by grouped inner K-fold on these rows, then fit it on all of them."""
+    top: int | None = None,
+) -> Fitted | Ensemble:
+    """Choose by grouped inner K-fold on these rows, then fit on all of them.
+
+    ``top`` (default :data:`TOP`) > 1 averages the predictions of the best ``top``
+    configurations (:class:`Ensemble`): the choice among many configurations on a few dozen
+    subsets is noisy, and an average of the leaders is steadier than the single winner.
+    """
     g = np.asarray(groups)
-    return _fit_choice(_select(F, t, g, families=families, inner=inner, seed=seed), F, t, seed)
+    chosen = _select(F, t, g, families=families, inner=inner, seed=seed, top=TOP if top is None else top)
+    fits = [_fit_choice(c, F, t, seed) for c in chosen]
+    return fits[0] if len(fits) == 1 else Ensemble(fits, F.shape[1])
+
+
+class Ensemble:
+    """The mean prediction of several fitted configurations (``cols``, ``model.weights_``, ``choice``
+    summarise them: the union of their measures, their mean normalized importance, the leader)."""
+
+    def __init__(self, fits: list[Fitted], p: int) -> None:
+        self.fits = fits
+        w = np.zeros(p)
+        for f in fits:
+            fw = np.asarray(f.model.weights_, dtype=np.float64)
+            if fw.sum() > 0:
+                w[f.cols] += fw / fw.sum() / len(fits)
+        self.cols = np.flatnonzero(w > 0) if (w > 0).any() else np.arange(p)
+        self.model = type("Weights", (), {"weights_": w[self.cols]})()
+        self.choice = f"mean of {len(fits)}: {fits[0].choice} ..."
+
+    def predict(self, F: np.ndarray) -> np.ndarray:
+        return np.mean([f.predict(F) for f in self.fits], axis=0)
 
 
 def _matrix(frame: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:
