@@ -56,7 +56,7 @@ MODEL_FAMILIES = ("ridge", "pls", "gbr")
 GBR_PARAMS = {"n_estimators": 60, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8}
 GBR_SCREENS = (10,)
 #: Configurations averaged by :func:`fit_selected` (the inner CV's leaders).
-TOP = 1
+TOP = 5
 
 
 @dataclass(frozen=True)
