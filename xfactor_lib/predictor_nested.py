@@ -362,7 +362,7 @@ def _select(
                         preds.setdefault(c, np.empty(t.size))[va] = _fit_one(c, Xtr, t[tr], seed).predict(Xva)
     scores = {c: r2_score(t, p) for c, p in preds.items()}
     ranked = sorted(scores, key=lambda c: (-np.nan_to_num(scores[c], nan=-np.inf), _complexity(c)))
-    return ranked[:top]
+    return [c for c in ranked if c.family == ranked[0].family][:top]  # the leader's model family
 
 
 def _complexity(c: Choice) -> float:
@@ -386,7 +386,7 @@ def fit_selected(
     """Choose by grouped inner K-fold on these rows, then fit on all of them.
 
     ``top`` (default :data:`TOP`) > 1 averages the predictions of the best ``top``
-    configurations (:class:`Ensemble`): the choice among many configurations on a few dozen
+    configurations of the leader's model family (:class:`Ensemble`): the choice among many configurations on a few dozen
     subsets is noisy, and an average of the leaders is steadier than the single winner.
     """
     g = np.asarray(groups)
