@@ -379,7 +379,7 @@ def fit_selected(
     groups: Any,
     *,
     families: Sequence[str] = MODEL_FAMILIES,
-    inner: int = 4,
+    inner: int = 8,
     seed: int = 0,
     top: int | None = None,
 ) -> Fitted | Ensemble:
@@ -430,7 +430,7 @@ def cross_validated(
     *,
     groups: Any = None,
     folds: int = 5,
-    inner: int = 4,
+    inner: int = 8,
     families: Sequence[str] = MODEL_FAMILIES,
     n_boot: int = 1000,
     seed: int = 0,
