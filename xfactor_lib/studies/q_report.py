@@ -200,7 +200,7 @@ def report_prediction(run_dir: str | os.PathLike, measures: pd.DataFrame, *, n: 
     ns = np.array(sorted(x["n"].unique()))
     n = int(ns[np.argmin(np.abs(np.log(ns) - np.log(max(size, 1))))]) if n is None else n
     part = q._design(x[x["n"] == n])
-    part = part[[c in value.index or not c.startswith("q_") for c in part.columns]]  # the subset's measures only
+    part = part.loc[:, [c in value.index or not c.startswith("q_") for c in part.columns]]  # the subset's measures
     # the study Q headline predictor (choices by grouped inner CV on the cell), and its nested-CV R^2
     fitted, cols = q_nested.fit_cell(part, "z_mean")
     cv = predictor_nested.cross_validated(
