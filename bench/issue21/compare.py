@@ -34,7 +34,7 @@ def load(run):
 frames = [load(r) for r in sys.argv[1:]]
 recs = pd.concat(frames, ignore_index=True)
 rows = []
-for (study, dataset, size, kind), part, target in q_nested.cells(recs, study="x"):
+for (_study, dataset, _size, kind), part, target in q_nested.cells(recs, study="x"):
     old = [c for c in q.measure_columns(part) if not c.startswith("q_probe_") and part[c].std() > 0]
     for fam, cols in (("all", old), ("pixel", [c for c in old if "emb" not in c])):
         res = predictor.cross_validated(part, cols, target, groups=part["group"].to_numpy(), n_boot=2)
