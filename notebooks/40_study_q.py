@@ -34,9 +34,12 @@ cv = q.cv_table(recs, n_boot=n_boot)
 Markdown(q.verdict(recs, cv=cv, note=sweep.read_note(run_dir, q.STAGES)))
 
 # %% [markdown]
-# ## Out-of-sample R^2 by measure family and size
-# Standardized ridge on each family's measures (and on all of them), grouped 5-fold
-# (subsets drawn from the same candidates stay in one fold), 95 % bootstrap CI over subsets.
+# ## Out-of-sample R^2 by measure family, size and row set
+# Nested grouped 5-fold (subsets drawn from the same candidates stay in one fold): the
+# transform, screening, model family (ridge, PLS; gradient boosting for `all`) and its penalty
+# are chosen by a grouped inner 8-fold on the training part only. `kinds`: all design subsets,
+# or random subsets alone; `ceiling`: split-half reliability of the target over models. 95 %
+# bootstrap CI over groups. The figure shows `kinds = all`.
 
 # %%
 q.save_table(cv, out_dir, "40_study_q_cv.csv")
@@ -70,7 +73,18 @@ single.groupby(["study", "dataset", "size"]).head(5).round(3)
 plots.study_q.coverage_vs_diversity(recs)
 
 # %% [markdown]
-# ## What the predictor weighs (standardized ridge weights on all measures)
+# ## What the headline predictor leans on
+# Mean over the outer folds of each measure's normalized importance (|standardized
+# coefficient| of ridge / PLS, or the trees' importance; 0 when screened out), with the
+# share of folds that used it and its correlation `r` with the target.
+
+# %%
+importance = q.importance_table(recs)
+q.save_table(importance, out_dir, "40_study_q_importance.csv")
+importance.groupby(["study", "dataset", "size", "kinds"]).head(5).round(3)
+
+# %% [markdown]
+# Standardized ridge weights of a single ridge on all measures (descriptive, whole cell):
 
 # %%
 weights = q.weights_table(recs)
@@ -82,8 +96,14 @@ plots.study_q.predictor_weights(weights)
 # %%
 q.a_gain(recs).groupby("dataset").head(8).round(3)
 
+# %% [markdown]
+# Transfer: the headline predictor fitted on one dataset (choices by grouped inner CV there),
+# scoring the other's subsets of the same n; measures standardized within each dataset.
+
 # %%
-q.transfer_table(recs).round(3)
+transfer = q.transfer_table(recs)
+q.save_table(transfer, out_dir, "40_study_q_transfer.csv")
+transfer.round(3)
 
 # %% [markdown]
 # ## Optimized subsets beside random and selected ones

@@ -46,6 +46,12 @@ def _a_rows(rng, dataset, sizes=(64, 128), per=24):
     return rows
 
 
+@pytest.fixture(autouse=True)
+def _linear_headline(monkeypatch):
+    """Linear model families only (boosting is tested in test_predictor_nested; here it only costs time)."""
+    monkeypatch.setattr(q.cv, "HEADLINE_MODELS", ("ridge", "pls"))
+
+
 @pytest.fixture(scope="module")
 def recs():
     rng = np.random.default_rng(0)
@@ -80,7 +86,7 @@ def test_x_targets_are_mean_z_over_the_non_gnb_models():
 # --------------------------------------------------------------------------- analysis
 def test_cv_table_scores_the_true_family_high_and_noise_low(recs):
     cv = q.cv_table(recs, n_boot=100)
-    x = cv[cv["study"] == "x"].set_index(["n", "family"])
+    x = cv[(cv["study"] == "x") & (cv["kinds"] == "all")].set_index(["n", "family"])
     for n in (10, 30):
         assert x.loc[(n, "coverage"), "r2"] > 0.9
         assert x.loc[(n, "vendi"), "r2"] < 0.3
@@ -260,3 +266,19 @@ def test_optimized_subsets_stay_out_of_the_fit_and_are_scored_out_of_design(recs
     assert check["predicted"].is_monotonic_increasing
     assert "Spearman rho" in q.verdict(both, cv=q.cv_table(both, n_boot=50))
     assert q.optimized_check(recs).empty
+
+
+def test_cv_table_reports_random_subsets_alone_beside_the_ceiling(recs):
+    from xfactor_lib.quality import nested as predictor_nested
+
+    rng = np.random.default_rng(11)
+    x = recs[recs["study"] == "x"].copy()
+    x["zm_rf"] = x["z_mean"] + 0.3 * rng.normal(size=len(x))
+    x["zm_svc"] = x["z_mean"] + 0.3 * rng.normal(size=len(x))
+    cv = q.cv_table(x, families=("all",), n_boot=20)
+    assert set(cv["kinds"]) == {"all", "random"}
+    for (n, kinds), row in cv.set_index(["n", "kinds"]).iterrows():
+        part = x[(x["n"] == n) & ((x["kind"] == "random") if kinds == "random" else True)]
+        assert row["subsets"] == len(part)
+        assert row["ceiling"] == pytest.approx(predictor_nested.noise_ceiling(part[["zm_rf", "zm_svc"]].to_numpy()))
+    assert "random subsets alone" in q.verdict(x, cv=cv) and "ceiling" in q.verdict(x, cv=cv)

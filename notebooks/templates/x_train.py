@@ -24,6 +24,7 @@ device: str = "auto"  # auto | cpu | cuda
 batch_models: str = "auto"  # nets trained together as one stack: auto (by memory on CUDA, 1 on CPU) | 1 | G
 amp: bool = False  # bf16 autocast of stacked nets on CUDA (recorded)
 n_jobs: str = "auto"  # processes for scikit-learn fits: auto | 1 | k
+max_random: int = 0  # train only the first max_random random subsets (0: all), e.g. for a slow net
 scale: str = "quick"  # smoke | quick | paper (set by the sweep)
 run_dir: str = ""  # set by the sweep: where the x_subsets records are
 out_dir: str = ""  # set by the sweep
@@ -33,6 +34,8 @@ quiet: bool = False  # no progress bars (set by the sweep)
 from xfactor_lib.studies import x
 
 manifest = x.load_subsets(run_dir, dataset=dataset, n=n)
+if max_random:  # the other kinds stay; Z is then taken against these random subsets
+    manifest = manifest[(manifest["kind"] != "random") | (manifest.groupby("kind").cumcount() < max_random)]
 recs = x.train(
     manifest,
     model=model,

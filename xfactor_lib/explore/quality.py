@@ -56,11 +56,11 @@ def scatter_modes(run: RunData) -> list[tuple[str, Any]]:
 
 
 def _predictions(q: pd.DataFrame) -> pd.DataFrame:
-    """Out-of-fold predictions of study Q's one predictor (:func:`studies.q.cv_predictions`), as x / y."""
-    pred = study_q.cv_predictions(q) if not q.empty else pd.DataFrame()
+    """Out-of-fold predictions of study Q's headline predictor (:func:`studies.q.cv_predictions`), as x / y."""
+    pred = study_q.cv_predictions(q) if {"study", "dataset", "size", "group"} <= set(q.columns) else pd.DataFrame()
     if pred.empty:
         return pd.DataFrame(columns=["subset_id", "x", "y"])
-    return pred[["subset_id", "measured", "predicted"]].rename(columns={"measured": "x", "predicted": "y"})
+    return pd.DataFrame({"subset_id": pred["subset_id"].to_numpy(), "x": pred["measured"], "y": pred["predicted"]})
 
 
 def scatter_points(run: RunData, mode: Any) -> pd.DataFrame:

@@ -69,6 +69,8 @@ def predicted_vs_measured(pred: pd.DataFrame, *, study: str = "x") -> Figure:
 def r2_by_family(cv: pd.DataFrame) -> Figure:
     """Out-of-sample R^2 (95 % CI) of each measure family at each size, one panel per (study, dataset)."""
     check_frame(cv, ["study", "dataset", "size", "family", "r2", "lo", "hi"], what="cv table")
+    if "kinds" in cv.columns:  # all design subsets (random subsets alone are in the table and the verdict)
+        cv = cv[cv["kinds"] == "all"]
     if cv.empty:
         return _empty("no cross-validated cells")
     cells = list(cv.groupby(["study", "dataset"], sort=True))

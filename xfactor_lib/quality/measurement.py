@@ -54,6 +54,7 @@ import pandas as pd
 from .. import _validation as v
 from .. import diversity, similarity
 from . import pool as qp
+from . import probes
 
 __all__ = [
     "FAMILIES",
@@ -69,7 +70,7 @@ __all__ = [
 
 #: Neighbours that decide label ambiguity (SPEC 5).
 AMBIGUITY_K = qp.AMBIGUITY_K
-FAMILIES = ("lcr", "coverage", "vendi", "ambiguity", "typicality", "size")
+FAMILIES = ("lcr", "coverage", "vendi", "ambiguity", "typicality", "probe", "size")
 _LCR_KEYS = qp._LCR_KEYS
 #: The coverage RMSD of a reference class the subset lacks: the largest RMSD two images with
 #: pixels in [0, 1] can have (finite, so that means and regressions stay defined).
@@ -225,6 +226,7 @@ def measure_names(*, embedding: bool = False) -> tuple[str, ...]:
         names += ["q_cov_emb_mean", "q_cov_emb_min", "q_cov_emb_nn_err"]
         names += [f"q_vendi_emb_{q}_{s}" for q in ("1", "2", "inf") for s in ("mean", "min")]
         names += ["q_ambiguity_emb"]
+    names += probes.names(embedding=embedding)  # issue 21: labelled probes, MMD, OT, coverage at scales
     return tuple(names)
 
 
@@ -236,6 +238,7 @@ def family(name: str) -> str:
         "vendi": ("q_vendi_",),
         "ambiguity": ("q_ambiguity",),
         "typicality": ("q_typ_",),
+        "probe": ("q_probe_",),
     }
     if name in ("q_size", "q_cb_1", "q_cb_inf"):
         return "size"
@@ -301,6 +304,7 @@ def _subset_row(pool: qp.Pool, ref: Reference, pos: np.ndarray) -> dict[str, flo
     if parts.C is not None:
         out.update(qp.lcr(parts.C, parts.ys, "q_emb_"))
         out["q_ambiguity_emb"] = float(pool.ambiguous_emb[pos].mean())
+    out.update(probes.subset_measures(pool, ref, pos, parts))
     return {name: out[name] for name in measure_names(embedding=parts.C is not None)}
 
 

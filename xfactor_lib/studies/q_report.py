@@ -21,7 +21,9 @@ import pandas as pd
 
 from .. import data, quality, sweep
 from .._validation import check_indices, check_int
-from ..quality import predictor
+from ..quality import nested
+from . import q
+from .q import cv as q_nested
 
 __all__ = [
     "ReportData",
@@ -245,18 +247,18 @@ def report_prediction(run_dir: str | os.PathLike, measures: pd.DataFrame, *, n: 
     size = value["q_size"] / value["q_cb_1"] if "q_cb_1" in value else value["q_size"]
     ns = np.array(sorted(x["n"].unique()))
     n = int(ns[np.argmin(np.abs(np.log(ns) - np.log(max(size, 1))))]) if n is None else n
-    part = x[x["n"] == n]
-    cols = [c for c in value.index if c in part.columns and part[c].notna().all() and part[c].std() > 0]
-    positive = [c for c in cols if (part[c] > 0).all() and value[c] > 0]
-    F, _ = predictor.design(part, cols, log=positive)
-    model = predictor.fit(F, part["z_mean"].to_numpy(float))
-    G, _ = predictor.design(value[cols].to_frame().T.astype(float), cols, log=positive)
-    cv = predictor.cross_validated(part, cols, "z_mean", groups=part["group"].to_numpy(), n_boot=200)
+    part = q._design(x[x["n"] == n])
+    part = part.loc[:, [c in value.index or not c.startswith("q_") for c in part.columns]]  # the subset's measures
+    # the study Q headline predictor (choices by grouped inner CV on the cell), and its nested-CV R^2
+    fitted, cols = q_nested.fit_cell(part, "z_mean")
+    cv = nested.cross_validated(
+        part, cols, "z_mean", groups=part["group"].to_numpy(), families=q_nested.HEADLINE_MODELS, n_boot=200
+    )
     return {
         "available": True,
         "dataset": ", ".join(sorted(part["dataset"].unique())),
         "n": n,
-        "predicted_z": float(predictor.predict(model, G)[0]),
+        "predicted_z": float(fitted.predict(value[cols].to_numpy(float)[None, :])[0]),
         "measures": len(cols),
         "cv_r2": cv.r2,
         "note": "fitted on the run's own subsets: on other data it is a transfer, expect it to be rough",

@@ -1,0 +1,164 @@
+"""The nested study Q predictor (issue 21): ceiling, leakage spy, group bootstrap, recovery."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xfactor_lib.quality import nested as pn
+
+
+def test_noise_ceiling_two_models_is_spearman_brown_of_their_correlation():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(30, 2))
+    Z[:, 1] += Z[:, 0]
+    r = np.corrcoef(Z[:, 0], Z[:, 1])[0, 1]
+    assert pn.noise_ceiling(Z) == pytest.approx(2 * r / (1 + r))
+
+
+def test_noise_ceiling_four_models_averages_the_three_splits():
+    rng = np.random.default_rng(1)
+    true = rng.normal(size=40)
+    Z = true[:, None] + rng.normal(scale=0.7, size=(40, 4))
+    values = []
+    for a, b in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))):
+        r = np.corrcoef(Z[:, a].mean(axis=1), Z[:, b].mean(axis=1))[0, 1]
+        values.append(2 * r / (1 + r))
+    assert pn.noise_ceiling(Z) == pytest.approx(np.mean(values))
+    assert np.isnan(pn.noise_ceiling(Z[:, :1]))
+
+
+def test_noise_ceiling_five_models_uses_every_two_three_split():
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(25, 5)) + rng.normal(size=(25, 1))
+    values = []
+    for a in itertools.combinations(range(5), 2):
+        b = [m for m in range(5) if m not in a]
+        r = np.corrcoef(Z[:, list(a)].mean(axis=1), Z[:, b].mean(axis=1))[0, 1]
+        values.append(2 * r / (1 + r))
+    assert pn.noise_ceiling(Z) == pytest.approx(np.mean(values))
+
+
+def test_group_bootstrap_never_splits_a_group():
+    groups = np.array(["a", "a", "a", "b", "c", "c", "d", "e", "e", "e", "e"])
+    sizes = pd.Series(groups).value_counts()
+    for rows in pn.group_bootstrap(groups, 200, seed=3):
+        drawn = pd.Series(groups[rows]).value_counts()
+        for g, count in drawn.items():
+            assert count % sizes[g] == 0  # whole groups, possibly several times
+        # each copy of a group holds every one of its rows
+        for g in drawn.index:
+            rows_g = np.sort(rows[groups[rows] == g])
+            members = np.flatnonzero(groups == g)
+            assert (np.bincount(rows_g, minlength=groups.size)[members] == drawn[g] // sizes[g]).all()
+
+
+def test_group_folds_keep_groups_together_and_balance_sizes():
+    groups = np.repeat(np.arange(20), np.r_[np.full(10, 1), np.full(10, 3)])
+    fold = pn.group_folds(groups, 4, seed=0)
+    for g in np.unique(groups):
+        assert np.unique(fold[groups == g]).size == 1
+    counts = np.bincount(fold)
+    assert counts.max() - counts.min() <= 3
+
+
+def _frame(n=60, p=12, seed=0, groups_of=1):
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(n, p))
+    t = 1.5 * F[:, 0] - F[:, 1] + 0.3 * rng.normal(size=n)
+    frame = pd.DataFrame(F, columns=[f"q_{j}" for j in range(p)]).assign(t=t)
+    frame["group"] = np.arange(n) // groups_of
+    return frame
+
+
+def test_penalty_and_screening_never_see_the_held_out_fold(monkeypatch):
+    frame = _frame(groups_of=2)
+    measures = [c for c in frame.columns if c.startswith("q_")]
+    seen = []
+    real_select, real_screen = pn._select, pn._screen
+
+    def spy_select(F, t, g, **kw):
+        seen.append(("select", set(np.round(t, 12))))
+        return real_select(F, t, g, **kw)
+
+    def spy_screen(F, t):
+        seen.append(("screen", set(np.round(t, 12))))
+        return real_screen(F, t)
+
+    monkeypatch.setattr(pn, "_select", spy_select)
+    monkeypatch.setattr(pn, "_screen", spy_screen)
+    res = pn.cross_validated(frame, measures, "t", groups="group", folds=5, families=("ridge",), n_boot=0)
+    target = np.round(frame["t"].to_numpy(), 12)
+    selects = [s for kind, s in seen if kind == "select"]
+    assert len(selects) == res.folds
+    for f, s in enumerate(selects):
+        held = set(target[res.fold == f])
+        assert held and not (held & s)
+        assert s == set(target[res.fold != f])  # selection saw exactly the outer training rows
+    # every screening call saw a subset of some outer training part, never a held-out row of it
+    for kind, s in seen:
+        if kind == "screen":
+            assert any(not (s & set(target[res.fold == f])) and s <= set(target[res.fold != f]) for f in range(5))
+
+
+def test_nested_cv_recovers_a_linear_signal_and_leans_on_it():
+    frame = _frame(n=80, p=15, seed=4)
+    measures = [c for c in frame.columns if c.startswith("q_")]
+    res = pn.cross_validated(frame, measures, "t", folds=5, families=("ridge", "pls"), n_boot=200)
+    assert res.r2 > 0.85
+    assert res.ci_low < res.r2 < res.ci_high
+    assert set(res.importance["measure"].head(2)) == {"q_0", "q_1"}
+
+
+def test_nested_cv_on_noise_does_not_find_signal():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(50, 30)), columns=[f"q_{j}" for j in range(30)]).assign(t=rng.normal(size=50))
+    measures = [c for c in frame.columns if c.startswith("q_")]
+    res = pn.cross_validated(frame, measures, "t", folds=5, families=("ridge",), n_boot=0)
+    assert res.r2 < 0.1
+
+
+def test_ridge_path_matches_sklearn():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(30, 5))
+    t = rng.normal(size=30)
+    coef, b = pn._ridge_path(X - X.mean(axis=0), t, [0.5, 5.0])
+    for j, a in enumerate([0.5, 5.0]):
+        ref = Ridge(alpha=a).fit(X - X.mean(axis=0), t)
+        np.testing.assert_allclose(coef[j], ref.coef_, atol=1e-10)
+        assert b == pytest.approx(ref.intercept_)
+
+
+def test_transfer_standardizes_within_each_frame():
+    a, b = _frame(n=60, seed=7), _frame(n=60, seed=8)
+    measures = [c for c in a.columns if c.startswith("q_")]
+    b[measures] = b[measures] * 10 + 3  # another dataset's scale
+    r2, pred, choice = pn.transfer(a, b, measures, "t", families=("ridge",))
+    assert r2 > 0.8 and pred.shape == (60,) and "ridge" in choice
+
+
+def test_pls_path_matches_sklearn():
+    from sklearn.cross_decomposition import PLSRegression
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(25, 6))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    t = X[:, 0] - 0.5 * X[:, 2] + rng.normal(size=25)
+    coef, b = pn._pls_path(X, t, 3)
+    for c in (1, 2, 3):
+        ref = PLSRegression(n_components=c, scale=False).fit(X, t)
+        np.testing.assert_allclose(X @ coef[c - 1] + (t.mean() - X.mean(axis=0) @ coef[c - 1]),
+                                   np.ravel(ref.predict(X)), atol=1e-8)  # fmt: skip
+
+
+def test_nested_cv_chooses_boosting_for_a_step_signal():
+    rng = np.random.default_rng(10)
+    F = rng.normal(size=(80, 6))
+    t = np.where(F[:, 0] > 0, 1.0, -1.0) * (F[:, 1] > 0) + 0.1 * rng.normal(size=80)
+    frame = pd.DataFrame(F, columns=[f"q_{j}" for j in range(6)]).assign(t=t)
+    res = pn.cross_validated(frame, [f"q_{j}" for j in range(6)], "t", folds=4, families=("ridge", "gbr"), n_boot=0)
+    assert all(": gbr" in c or c.startswith("gbr") for c in res.choices)  # the inner CV's leader
+    assert res.r2 > 0.5

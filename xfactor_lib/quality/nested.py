@@ -1,0 +1,447 @@
+"""The study Q predictor with every choice made inside the training folds (issue 21).
+
+New layout: ``quality/predictor_nested.py`` (beside ``quality/predictor.py``).
+
+:func:`cross_validated` scores the prediction of a target (e.g. study X's mean Z) from
+training-free measures out of sample by grouped K-fold (subsets that share candidates stay in
+one fold). Within each outer training part, a grouped inner K-fold chooses, among
+:data:`TRANSFORMS` x :data:`SCREENS` x model families (ridge over :data:`ALPHAS`, PLS over
+:data:`PLS_COMPONENTS`, gradient boosting), the combination with the best pooled inner
+out-of-fold R^2; it is refitted on the whole outer training part and predicts the held-out
+fold. Transforms, screening and standardization are fitted on training rows only (also inside
+the inner folds). The CI of the out-of-fold R^2 is a percentile bootstrap over *groups*
+(:func:`group_bootstrap`). :func:`noise_ceiling` is the split-half reliability of the target
+over models; :func:`transfer` fits on one frame and scores another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import _validation as v
+from .predictor import r2_score
+from .resampling import group_bootstrap, group_folds, noise_ceiling
+
+__all__ = [
+    "ALPHAS",
+    "MODEL_FAMILIES",
+    "Choice",
+    "NestedResult",
+    "cross_validated",
+    "fit_selected",
+    "group_bootstrap",
+    "group_folds",
+    "noise_ceiling",
+    "transfer",
+]
+
+#: Ridge penalties searched (on standardized measures).
+ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
+#: PLS components searched.
+PLS_COMPONENTS = (1, 2, 3)
+#: Feature transforms: ``none`` or ``log`` (log of every measure positive on the training rows;
+#: held-out values are floored at half the training minimum).
+TRANSFORMS = ("none", "log")
+#: Screening: keep the k measures with the largest |Pearson r| with the target on the training
+#: rows (0: keep all).
+SCREENS = (5, 10, 20, 0)
+MODEL_FAMILIES = ("ridge", "pls", "gbr")
+#: Gradient boosting (small: tens of subsets per cell); searched on these screens only and
+#: untransformed (trees do not see monotone transforms).
+GBR_PARAMS = {"n_estimators": 60, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8}
+GBR_SCREENS = (10,)
+#: Configurations averaged by :func:`fit_selected` (the inner CV's leaders).
+TOP = 5
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One predictor configuration: transform, screen (0 = all), family, its parameter."""
+
+    transform: str
+    screen: int
+    family: str
+    param: float
+
+    def __str__(self) -> str:
+        p = f"{self.param:g}" if self.family != "gbr" else "-"
+        return f"{self.family}({p}) {self.transform} top{self.screen or 'all'}"
+
+
+@dataclass(frozen=True)
+class NestedResult:
+    """Out-of-fold predictions, their R^2 with a group-bootstrap CI, and what was chosen.
+
+    ``importance`` has columns ``measure, importance, selected`` (mean over outer folds of the
+    normalized |standardized coefficient| or tree importance, 0 when screened out; share of
+    folds whose model used the measure), descending ``importance``.
+    """
+
+    r2: float
+    ci_low: float
+    ci_high: float
+    predicted: np.ndarray
+    measured: np.ndarray
+    fold: np.ndarray
+    folds: int
+    choices: list = field(default_factory=list)
+    importance: pd.DataFrame | None = None
+
+
+# --------------------------------------------------------------------------- groups
+def _transform_fit(F: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which columns take logs (positive on these rows) and their floors."""
+    if transform == "none":
+        return np.zeros(F.shape[1], dtype=bool), np.zeros(F.shape[1])
+    logged = (F > 0).all(axis=0)
+    floor = np.where(logged, np.where(F > 0, F, np.inf).min(axis=0) / 2, 0.0)
+    return logged, floor
+
+
+def _transform_apply(F: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    logged, floor = state
+    if not logged.any():
+        return F
+    out = F.copy()
+    out[:, logged] = np.log(np.maximum(F[:, logged], floor[logged]))
+    return out
+
+
+def _screen(F: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Columns of ``F`` by descending |Pearson r| with ``t`` (constant columns last, ties by index)."""
+    Fc = F - F.mean(axis=0)
+    tc = t - t.mean()
+    den = np.sqrt((Fc**2).sum(axis=0) * (tc**2).sum())
+    r = np.divide(np.abs(tc @ Fc), den, out=np.full(F.shape[1], -1.0), where=den > 0)
+    return np.lexsort((np.arange(F.shape[1]), -r))
+
+
+def _standardize(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu, sd = F.mean(axis=0), F.std(axis=0)
+    return mu, np.where(sd > 0, sd, 1.0)
+
+
+def _ridge_path(X: np.ndarray, t: np.ndarray, alphas: Sequence[float]) -> tuple[np.ndarray, float]:
+    """Ridge coefficients of standardized ``X`` for every alpha: (n_alpha, p), and the intercept."""
+    tm = t.mean()
+    U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    Ut = U.T @ (t - tm)
+    a = np.asarray(alphas)[:, None]
+    return (s / (s**2 + a) * Ut) @ Vt, tm
+
+
+def _pls_path(X: np.ndarray, t: np.ndarray, components: int) -> tuple[np.ndarray, float]:
+    """PLS1 (NIPALS, one target) on centred ``X``: coefficients with 1..components components.
+
+    Returns
+    -------
+    coef : ndarray, shape (c, p)
+        ``c <= components`` (fewer when ``X`` is exhausted); the last row repeats when stopped early.
+    intercept : float
+    """
+    tm = t.mean()
+    Xk, yk = X - X.mean(axis=0), t - tm
+    W, P, q, coefs = [], [], [], []
+    for _ in range(components):
+        w = Xk.T @ yk
+        nw = np.linalg.norm(w)
+        if nw <= 1e-12 * max(1.0, np.abs(X).max()):
+            break
+        w = w / nw
+        sc = Xk @ w
+        ss = sc @ sc
+        p, qa = Xk.T @ sc / ss, (yk @ sc) / ss
+        Xk, yk = Xk - np.outer(sc, p), yk - qa * sc
+        W.append(w)
+        P.append(p)
+        q.append(qa)
+        Wm, Pm = np.array(W).T, np.array(P).T
+        coefs.append(Wm @ np.linalg.solve(Pm.T @ Wm, np.array(q)))
+    if not coefs:
+        coefs = [np.zeros(X.shape[1])]
+    while len(coefs) < components:
+        coefs.append(coefs[-1])
+    coef = np.array(coefs)
+    return coef, tm - float(X.mean(axis=0) @ coef[-1])
+
+
+def _fit_one(choice: Choice, X: np.ndarray, t: np.ndarray, seed: int) -> Any:
+    """Fit one family on standardized ``X``; returns an object with ``predict`` and ``weights_``."""
+    if choice.family == "ridge":
+        coef, b = _ridge_path(X, t, [choice.param])
+        return _Linear(coef[0], b)
+    if choice.family == "pls":
+        coef, b = _pls_path(X, t, int(choice.param))
+        return _Linear(coef[-1], b)
+    if choice.family == "gbr":
+        from sklearn.ensemble import GradientBoostingRegressor
+
+        m = GradientBoostingRegressor(random_state=seed, **GBR_PARAMS).fit(X, t)
+        m.weights_ = m.feature_importances_
+        return m
+    raise ValueError(f"unknown model family {choice.family!r}; use one of {MODEL_FAMILIES}")
+
+
+class _Linear:
+    def __init__(self, coef: np.ndarray, intercept: float, model: Any = None) -> None:
+        self.coef, self.intercept, self.model = coef, intercept, model
+        self.weights_ = np.abs(coef)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.model is not None:
+            return np.ravel(self.model.predict(X))
+        return X @ self.coef + self.intercept
+
+
+@dataclass
+class Fitted:
+    """A chosen predictor fitted on training rows: transform, screen, standardization, model."""
+
+    choice: Choice
+    state: tuple
+    cols: np.ndarray
+    mu: np.ndarray
+    sd: np.ndarray
+    model: Any
+
+    def predict(self, F: np.ndarray) -> np.ndarray:
+        X = (_transform_apply(F, self.state)[:, self.cols] - self.mu) / self.sd
+        return self.model.predict(X)
+
+
+def _fit_choice(choice: Choice, F: np.ndarray, t: np.ndarray, seed: int) -> Fitted:
+    state = _transform_fit(F, choice.transform)
+    G = _transform_apply(F, state)
+    order = _screen(G, t)
+    cols = np.sort(order[: choice.screen] if choice.screen else order)
+    mu, sd = _standardize(G[:, cols])
+    return Fitted(choice, state, cols, mu, sd, _fit_one(choice, (G[:, cols] - mu) / sd, t, seed))
+
+
+def _choices(families: Sequence[str], p: int) -> list[tuple[str, int, str, tuple]]:
+    """(transform, screen, family, params) blocks to search; a screen of ``p`` or more is 0 (all)."""
+    for fam in families:
+        if fam not in MODEL_FAMILIES:
+            raise ValueError(f"unknown model family {fam!r}; use some of {MODEL_FAMILIES}")
+    screens = sorted({s if 0 < s < p else 0 for s in SCREENS})
+    gbr_screens = {s if 0 < s < p else 0 for s in GBR_SCREENS}
+    params = {"ridge": ALPHAS, "pls": PLS_COMPONENTS, "gbr": (0.0,)}
+    return [
+        (tr, s, fam, params[fam])
+        for tr in TRANSFORMS
+        for s in screens
+        for fam in families
+        if fam != "gbr" or (s in gbr_screens and tr == "none")
+    ]
+
+
+def _select(
+    F: np.ndarray, t: np.ndarray, g: np.ndarray, *, families: Sequence[str], inner: int, seed: int, top: int = 1
+) -> list[Choice]:
+    """The ``top`` configurations with the best pooled out-of-fold R^2 by grouped inner K-fold on these rows."""
+    blocks = _choices(families, F.shape[1])
+    k = min(inner, np.unique(g).size)
+    preds = {}
+    fold = group_folds(g, k, seed=seed + 1)
+    for f in range(k):
+        tr, va = fold != f, fold == f
+        for transform in TRANSFORMS:
+            state = _transform_fit(F[tr], transform)
+            Gtr, Gva = _transform_apply(F[tr], state), _transform_apply(F[va], state)
+            order = _screen(Gtr, t[tr])
+            for tr_name, s, fam, params in blocks:
+                if tr_name != transform:
+                    continue
+                cols = np.sort(order[:s] if s else order)
+                mu, sd = _standardize(Gtr[:, cols])
+                Xtr, Xva = (Gtr[:, cols] - mu) / sd, (Gva[:, cols] - mu) / sd
+                if fam in ("ridge", "pls"):
+                    if fam == "ridge":
+                        coef, b = _ridge_path(Xtr, t[tr], params)
+                    else:
+                        coef, b = _pls_path(Xtr, t[tr], int(max(params)))
+                        coef = coef[np.asarray(params, dtype=int) - 1]
+                        b = t[tr].mean() - Xtr.mean(axis=0) @ coef.T
+                    out = Xva @ coef.T + b  # (n_va, n_params)
+                    for j, a in enumerate(params):
+                        preds.setdefault(Choice(transform, s, fam, a), np.empty(t.size))[va] = out[:, j]
+                else:
+                    for a in params:
+                        c = Choice(transform, s, fam, a)
+                        preds.setdefault(c, np.empty(t.size))[va] = _fit_one(c, Xtr, t[tr], seed).predict(Xva)
+    scores = {c: r2_score(t, p) for c, p in preds.items()}
+    ranked = sorted(scores, key=lambda c: (-np.nan_to_num(scores[c], nan=-np.inf), _complexity(c)))
+    return [c for c in ranked if c.family == ranked[0].family][:top]  # the leader's model family
+
+
+def _complexity(c: Choice) -> float:
+    """Ties go to the simpler model: fewer measures, then a larger penalty or fewer components."""
+    size = c.screen or 1e6
+    if c.family == "ridge":
+        return size - np.log10(c.param) / 100
+    return size + (c.param / 100 if c.family == "pls" else 0.5)
+
+
+def fit_selected(
+    F: np.ndarray,
+    t: np.ndarray,
+    groups: Any,
+    *,
+    families: Sequence[str] = MODEL_FAMILIES,
+    inner: int = 8,
+    seed: int = 0,
+    top: int | None = None,
+) -> Fitted | Ensemble:
+    """Choose by grouped inner K-fold on these rows, then fit on all of them.
+
+    ``top`` (default :data:`TOP`) > 1 averages the predictions of the best ``top``
+    configurations of the leader's model family (:class:`Ensemble`): the choice among many configurations on a few dozen
+    subsets is noisy, and an average of the leaders is steadier than the single winner.
+    """
+    g = np.asarray(groups)
+    chosen = _select(F, t, g, families=families, inner=inner, seed=seed, top=TOP if top is None else top)
+    fits = [_fit_choice(c, F, t, seed) for c in chosen]
+    return fits[0] if len(fits) == 1 else Ensemble(fits, F.shape[1])
+
+
+class Ensemble:
+    """The mean prediction of several fitted configurations (``cols``, ``model.weights_``, ``choice``
+    summarise them: the union of their measures, their mean normalized importance, the leader)."""
+
+    def __init__(self, fits: list[Fitted], p: int) -> None:
+        self.fits = fits
+        w = np.zeros(p)
+        for f in fits:
+            fw = np.asarray(f.model.weights_, dtype=np.float64)
+            if fw.sum() > 0:
+                w[f.cols] += fw / fw.sum() / len(fits)
+        self.cols = np.flatnonzero(w > 0) if (w > 0).any() else np.arange(p)
+        self.model = type("Weights", (), {"weights_": w[self.cols]})()
+        self.choice = f"mean of {len(fits)}: {fits[0].choice} ..."
+
+    def predict(self, F: np.ndarray) -> np.ndarray:
+        return np.mean([f.predict(F) for f in self.fits], axis=0)
+
+
+def _matrix(frame: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:
+    v.check_frame(frame, list(measures), what="frame")
+    F = frame[list(measures)].to_numpy(dtype=np.float64)
+    if not np.isfinite(F).all():
+        bad = [m for m, ok in zip(measures, np.isfinite(F).all(axis=0)) if not ok]
+        raise ValueError(f"measures {bad} have NaN or infinite values; drop those subsets or measures")
+    return F
+
+
+def cross_validated(
+    frame: pd.DataFrame,
+    measures: Sequence[str],
+    target: str,
+    *,
+    groups: Any = None,
+    folds: int = 5,
+    inner: int = 8,
+    families: Sequence[str] = MODEL_FAMILIES,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> NestedResult:
+    """Out-of-sample R^2 by grouped K-fold, every choice made inside the training folds.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per subset of one comparable cell (one dataset and size).
+    measures : sequence of str
+        Measure columns (finite everywhere).
+    target : str
+    groups : str or array-like, optional
+        A column or one label per row; a group never straddles folds (outer or inner), nor is
+        split by the bootstrap. Default: every row its own group.
+    folds, inner : int
+        Outer and inner K (capped at the number of groups).
+    families : sequence of str
+        Model families searched (:data:`MODEL_FAMILIES`).
+    n_boot : int
+        Group-bootstrap resamples of the out-of-fold R^2.
+    seed : int
+
+    Returns
+    -------
+    NestedResult
+    """
+    F = _matrix(frame, measures)
+    v.check_frame(frame, [target], what="frame")
+    t = frame[target].to_numpy(float)
+    g = np.arange(len(frame)) if groups is None else np.asarray(frame[groups] if isinstance(groups, str) else groups)
+    if g.shape != (len(frame),):
+        raise ValueError(f"groups must give one label per row ({len(frame)}), got shape {g.shape}")
+    folds = v.check_int(folds, "folds", low=2)
+    n_groups = np.unique(g).size
+    if n_groups < 3:
+        raise ValueError(f"nested cross-validation needs at least 3 groups of subsets, got {n_groups}")
+    folds = min(folds, n_groups)
+    fold = group_folds(g, folds, seed=seed)
+    pred = np.empty_like(t)
+    imp = np.zeros((folds, F.shape[1]))
+    used = np.zeros((folds, F.shape[1]), dtype=bool)
+    choices = []
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        fitted = fit_selected(F[tr], t[tr], g[tr], families=families, inner=inner, seed=seed)
+        pred[te] = fitted.predict(F[te])
+        w = np.asarray(fitted.model.weights_, dtype=np.float64)
+        if w.sum() > 0:
+            imp[f, fitted.cols] = w / w.sum()
+        used[f, fitted.cols[w > 0]] = True
+        choices.append(str(fitted.choice))
+    boot = [r2_score(t[i], pred[i]) for i in group_bootstrap(g, n_boot, seed=seed)] if n_boot else [np.nan]
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
+    importance = pd.DataFrame(
+        {"measure": list(measures), "importance": imp.mean(axis=0), "selected": used.mean(axis=0)}
+    )
+    importance = importance.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+    return NestedResult(
+        r2=r2_score(t, pred), ci_low=float(lo), ci_high=float(hi), predicted=pred, measured=t, fold=fold,
+        folds=folds, choices=choices, importance=importance,
+    )  # fmt: skip
+
+
+def transfer(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    measures: Sequence[str],
+    target: str,
+    *,
+    groups: Any = None,
+    families: Sequence[str] = MODEL_FAMILIES,
+    within: bool = True,
+    seed: int = 0,
+) -> tuple[float, np.ndarray, str]:
+    """Fit on one frame (e.g. one dataset; choices by grouped inner K-fold there), score another.
+
+    Parameters
+    ----------
+    within : bool
+        Standardize every measure within each frame first (default): pixel distances of two
+        datasets live on different scales, so what transfers is a measure's rank within its
+        own candidates. Uses the test frame's measures only, never its target.
+
+    Returns
+    -------
+    r2 : float
+    predicted : ndarray, shape (len(test),)
+    choice : str
+    """
+    F, G = _matrix(train, measures), _matrix(test, measures)
+    if within:
+        F = (F - F.mean(axis=0)) / np.where(F.std(axis=0) > 0, F.std(axis=0), 1.0)
+        G = (G - G.mean(axis=0)) / np.where(G.std(axis=0) > 0, G.std(axis=0), 1.0)
+    t = train[target].to_numpy(float)
+    g = np.arange(len(train)) if groups is None else np.asarray(train[groups] if isinstance(groups, str) else groups)
+    fitted = fit_selected(F, t, g, families=families, seed=seed)
+    pred = fitted.predict(G)
+    return r2_score(test[target].to_numpy(float), pred), pred, str(fitted.choice)

@@ -1,0 +1,279 @@
+"""Measures that rank random subsets: labelled probes and class-conditional distances (issue 21).
+
+New layout: ``quality/probes.py``. Every measure compares a subset with the reference's *probe*
+(a class-balanced part of the reference sample, :attr:`quality.Reference.probe`) and is one
+``q_probe_`` column (family ``probe``), pixel RMSD and, with an embedding, cosine distance
+(``q_probe_emb_``):
+
+- *kNN vote*: the error of the subset's k-nearest-neighbour classifier (k in :data:`KNN_KS`,
+  majority vote, ties to the lower label) on the probe, overall and in the worst class
+  (``q_probe_knn{k}_err``, ``q_probe_knn1_err_max``); a probe image is never its own neighbour.
+- *Kernel classifier*: ``p(c | x) = sum_{s in S_c} k(x, s) / sum_s k(x, s)`` with
+  ``k = exp(-d / (h tau))`` at several bandwidths h (:data:`KERNEL_SCALES`): its error
+  (argmax) and cross-entropy (``q_probe_kv{h}_err``, ``_nll``).
+- *Kernel ridge classifier*: ridge regression of the one-hot labels on the Gaussian kernel
+  ``exp(-(d / (h tau))^2 / 2)`` of the subset (h in :data:`KRR_SCALES`, penalty
+  :data:`KRR_PENALTY`), its error (argmax) and squared error on the probe
+  (``q_probe_krr{h}_err``, ``_mse``): a closed-form stand-in for the models that train on it.
+- *Nearest centroid*: the error of the subset's class means as a classifier of the probe
+  (``q_probe_centroid_err``; pixels only).
+- *Class-conditional MMD*: per class k, the squared kernel MMD (biased V-statistic) between the
+  subset's class-k images and the probe's, kernel ``exp(-d / tau)``; mean and worst class
+  (``q_probe_mmd_mean``, ``_max``).
+- *Optimal transport*: per class, the exact OT cost (POT ``ot.emd2``, uniform weights, cost
+  the distance) between the subset's class-k images and the probe's, as in OTDD's
+  class-conditional distances; mean and worst class (``q_probe_ot_mean``, ``_max``).
+- *Coverage at several scales*: the share of reference images with an image of their class in
+  the subset within ``r tau`` (r in :data:`COVER_SCALES`; ``q_probe_cov{100 r}``).
+
+For the distributional measures (MMD, OT) a subset image that is also a probe image is at
+distance 0 from itself (it is part of both samples); for the votes it is left out.
+The blocks read are the pool's subset x probe distances (:mod:`xfactor_lib._quality_pool`),
+never an ``N x N`` matrix; the probe's own within-class kernels are computed once per pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as v
+from .. import similarity
+
+__all__ = [
+    "COVER_SCALES",
+    "KERNEL_SCALES",
+    "KNN_KS",
+    "class_mmd2",
+    "coverage_at",
+    "kernel_vote",
+    "knn_vote",
+    "krr_vote",
+    "names",
+    "ot_cost",
+    "subset_measures",
+]
+
+KNN_KS = (1, 3, 5)
+KRR_SCALES = (1.0, 2.0)
+KRR_PENALTY = 1.0
+KERNEL_SCALES = (0.1, 0.3, 1.0)
+COVER_SCALES = (1.0, 1.25, 1.5, 2.0)
+_P_FLOOR = 1e-12
+
+
+def _tag(h: float) -> str:
+    return f"{h:g}".replace(".", "")
+
+
+def names(*, embedding: bool = False) -> tuple[str, ...]:
+    """The ``q_probe_`` columns :func:`subset_measures` returns, in order."""
+
+    def kind(prefix: str, cover: bool) -> list[str]:
+        out = [f"{prefix}knn{k}_err" for k in KNN_KS] + [f"{prefix}knn1_err_max"]
+        out += [f"{prefix}kv{_tag(h)}_{s}" for h in KERNEL_SCALES for s in ("err", "nll")]
+        out += [f"{prefix}krr{_tag(h)}_{s}" for h in KRR_SCALES for s in ("err", "mse")]
+        out += [f"{prefix}mmd_mean", f"{prefix}mmd_max", f"{prefix}ot_mean", f"{prefix}ot_max"]
+        if cover:
+            out += [f"{prefix}cov{round(100 * r)}" for r in COVER_SCALES] + [f"{prefix}centroid_err"]
+        return out
+
+    return tuple(kind("q_probe_", True) + (kind("q_probe_emb_", False) if embedding else []))
+
+
+# --------------------------------------------------------------------------- building blocks
+def knn_vote(D: Any, ys: Any, probe_y: Any, *, k: int, K: int) -> np.ndarray:
+    """Whether the subset's k-NN classifier mislabels each probe image.
+
+    Parameters
+    ----------
+    D : ndarray, shape (n, P)
+        Distances from the n subset images to the P probe images (``inf``: never a neighbour).
+    ys : ndarray, shape (n,), int
+        Subset labels.
+    probe_y : ndarray, shape (P,), int
+    k : int
+        Neighbours (at most n); majority vote, ties to the lower label; ties in distance to
+        the lower subset row.
+    K : int
+
+    Returns
+    -------
+    ndarray, shape (P,), bool
+    """
+    D = np.asarray(D, dtype=np.float64)
+    ys = np.asarray(ys)
+    if not 1 <= k <= D.shape[0]:
+        raise ValueError(f"k must lie in [1, {D.shape[0]}] (subset images), got {k}")
+    part = (
+        np.argpartition(D, k - 1, axis=0)[:k]
+        if k < D.shape[0]
+        else np.broadcast_to(np.arange(D.shape[0])[:, None], D.shape)
+    )
+    order = np.lexsort((part, np.take_along_axis(D, part, axis=0)), axis=0)
+    nb = np.take_along_axis(part, order, axis=0)[:k]  # (k, P)
+    votes = np.zeros((D.shape[1], K), dtype=np.int64)
+    np.add.at(votes, (np.broadcast_to(np.arange(D.shape[1]), nb.shape), ys[nb]), 1)
+    return votes.argmax(axis=1) != np.asarray(probe_y)
+
+
+def kernel_vote(D: Any, ys: Any, probe_y: Any, *, scale: float, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """The subset's kernel classifier ``p(c | x)`` on each probe image, ``k = exp(-d / scale)``.
+
+    Returns
+    -------
+    wrong : ndarray, shape (P,), bool
+        Argmax (ties to the lower label) is not the probe label.
+    p_true : ndarray, shape (P,)
+        Probability of the probe label (0 when every kernel value underflows).
+    """
+    D = np.asarray(D, dtype=np.float64)
+    shift = np.where(np.isfinite(D), D, np.inf).min(axis=0)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    W = np.exp(-(D - shift) / scale)  # (n, P), the largest entry of a column is 1
+    S = W.T @ np.eye(K)[np.asarray(ys)]  # (P, K)
+    total = S.sum(axis=1)
+    py = np.asarray(probe_y)
+    p = np.divide(S[np.arange(py.size), py], total, out=np.zeros(py.size), where=total > 0)
+    return S.argmax(axis=1) != py, p
+
+
+def krr_vote(Dss: Any, D: Any, ys: Any, probe_y: Any, *, scale: float, K: int, penalty: float = KRR_PENALTY):
+    """The subset's kernel ridge classifier on the probe, Gaussian kernel ``exp(-(d / scale)^2 / 2)``.
+
+    Parameters
+    ----------
+    Dss : ndarray, shape (n, n)
+        Distances within the subset.
+    D : ndarray, shape (n, P)
+        Distances from the subset to the probe (``inf``: kernel 0).
+    ys, probe_y : ndarray of int
+    scale, penalty : float
+    K : int
+
+    Returns
+    -------
+    wrong : ndarray, shape (P,), bool
+        Argmax of the scores (ties to the lower label) is not the probe label.
+    sq_error : ndarray, shape (P,)
+        Squared error of the scores against the probe's one-hot label.
+    """
+    Y = np.eye(K)[np.asarray(ys)]
+    Kss = np.exp(-0.5 * (np.asarray(Dss, dtype=np.float64) / scale) ** 2)
+    A = np.linalg.solve(Kss + penalty * np.eye(Kss.shape[0]), Y)  # (n, K)
+    S = np.exp(-0.5 * (np.asarray(D, dtype=np.float64) / scale) ** 2).T @ A  # (P, K)
+    onehot = np.eye(K)[np.asarray(probe_y)]
+    return S.argmax(axis=1) != np.asarray(probe_y), ((S - onehot) ** 2).sum(axis=1)
+
+
+def class_mmd2(k_ss: Any, k_sr: Any, k_rr: Any) -> float:
+    """Squared MMD (biased V-statistic) from the three kernel blocks of two samples.
+
+    ``mean(k_ss) - 2 mean(k_sr) + mean(k_rr)`` for blocks (n, n), (n, m), (m, m).
+    """
+    return float(np.mean(k_ss) - 2.0 * np.mean(k_sr) + np.mean(k_rr))
+
+
+def ot_cost(M: Any) -> float:
+    """Exact optimal transport cost between two uniform samples with cost matrix ``M`` (n, m)."""
+    import ot
+
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    a = np.full(M.shape[0], 1.0 / M.shape[0])
+    b = np.full(M.shape[1], 1.0 / M.shape[1])
+    return float(ot.emd2(a, b, M))
+
+
+def coverage_at(nearest: Any, radii: Any) -> np.ndarray:
+    """Share of points whose nearest subset image lies within each radius: shape (len(radii),)."""
+    nearest = np.asarray(nearest, dtype=np.float64)
+    return (nearest[None, :] <= np.asarray(radii, dtype=np.float64)[:, None]).mean(axis=1)
+
+
+# --------------------------------------------------------------------------- per subset
+_CACHE: dict[str, Any] = {"pool": None, "value": None}
+
+
+def _probe_self(pool: Any, ref: Any) -> dict[str, list]:
+    """Per class: mean within-class kernel of the probe (pixel; embedding), once per pool."""
+    if _CACHE["pool"] is pool:
+        return _CACHE["value"]
+    py = ref.y[ref.probe]
+    pix, emb = [], []
+    for k in range(ref.K):
+        rows = ref.probe[py == k]
+        R = similarity.pairwise_rmsd(ref.X[rows]) if rows.size else np.zeros((0, 0))
+        pix.append(float(np.exp(-R / ref.tau).mean()) if rows.size else np.nan)
+        if ref.E is not None and rows.size:
+            Ek = ref.E[rows]
+            emb.append(float(np.exp(-np.maximum(1.0 - Ek @ Ek.T, 0.0) / ref.tau_emb).mean()))
+    value = {"pix": pix, "emb": emb}
+    _CACHE.update(pool=pool, value=value)
+    return value
+
+
+def _kind(
+    out: dict, prefix: str, D: np.ndarray, Dss: np.ndarray, Kss: np.ndarray, ys: np.ndarray, py: np.ndarray,
+    K: int, tau: float, self_k: list, classes: np.ndarray,
+) -> None:  # fmt: skip
+    n = D.shape[0]
+    for k in KNN_KS:
+        wrong = knn_vote(D, ys, py, k=min(k, n), K=K)
+        out[f"{prefix}knn{k}_err"] = float(wrong.mean())
+        if k == 1:
+            out[f"{prefix}knn1_err_max"] = float(max(wrong[py == c].mean() for c in np.unique(py)))
+    for h in KERNEL_SCALES:
+        wrong, p = kernel_vote(D, ys, py, scale=h * tau, K=K)
+        out[f"{prefix}kv{_tag(h)}_err"] = float(wrong.mean())
+        out[f"{prefix}kv{_tag(h)}_nll"] = float(-np.log(np.maximum(p, _P_FLOOR)).mean())
+    for h in KRR_SCALES:
+        wrong, sq = krr_vote(Dss, D, ys, py, scale=h * tau, K=K)
+        out[f"{prefix}krr{_tag(h)}_err"] = float(wrong.mean())
+        out[f"{prefix}krr{_tag(h)}_mse"] = float(sq.mean())
+    D0 = np.where(np.isinf(D), 0.0, D)  # inf marks the same image: distance 0 in a distribution
+    mmd, ot_ = [], []
+    for c in classes:
+        s, r = ys == c, py == c
+        if not r.any():
+            continue
+        block = D0[np.ix_(s, r)]
+        mmd.append(class_mmd2(Kss[np.ix_(s, s)], np.exp(-block / tau), [self_k[c]]))
+        ot_.append(ot_cost(block))
+    out[f"{prefix}mmd_mean"], out[f"{prefix}mmd_max"] = float(np.mean(mmd)), float(np.max(mmd))
+    out[f"{prefix}ot_mean"], out[f"{prefix}ot_max"] = float(np.mean(ot_)), float(np.max(ot_))
+
+
+def subset_measures(pool: Any, ref: Any, pos: np.ndarray, parts: Any) -> dict[str, float]:
+    """The :func:`names` measures of the subset at pool positions ``pos``.
+
+    Parameters
+    ----------
+    pool : _quality_pool.Pool
+    ref : quality.Reference
+    pos : ndarray, shape (n,), int
+    parts : _quality_pool.Parts
+        :func:`_quality_pool.subset_parts` of the same subset.
+
+    Returns
+    -------
+    dict
+    """
+    selfk = _probe_self(pool, ref)
+    out: dict[str, float] = {}
+    py = parts.probe_y
+    _kind(out, "q_probe_", parts.probe_d.astype(np.float64), parts.R, parts.Zd, parts.ys, py, ref.K, ref.tau,
+          selfk["pix"], parts.classes)  # fmt: skip
+    radii = np.asarray(COVER_SCALES) * ref.tau
+    cov = np.array([coverage_at(c, radii) for c in parts.cover_nn])  # (classes, scales), reference of each class
+    for j, r in enumerate(COVER_SCALES):
+        out[f"q_probe_cov{round(100 * r)}"] = float(cov[:, j].sum() / ref.K)  # absent classes cover nothing
+    V = v.as_float(pool.V[pos])
+    means = np.stack([V[parts.ys == c].mean(axis=0) for c in parts.classes])
+    near = parts.classes[similarity.rmsd_to_images(ref.X[ref.probe], means).argmin(axis=1)]
+    out["q_probe_centroid_err"] = float((near != py).mean())
+    if parts.probe_c is not None:
+        Dcc = np.maximum(1.0 - pool.E[pos] @ pool.E[pos].T, 0.0)
+        _kind(out, "q_probe_emb_", parts.probe_c.astype(np.float64), Dcc, parts.C, parts.ys, py, ref.K, ref.tau_emb,
+              selfk["emb"], parts.classes)  # fmt: skip
+    return out

@@ -1,0 +1,212 @@
+"""Study Q's honest protocol (SPEC 5, issue 21): the one predictor every study Q table calls.
+
+Every R^2 is out of sample with every choice made inside
+the training folds (:mod:`xfactor_lib.quality.nested`), for all design subsets and for random
+subsets alone (column ``kinds``: ``all`` | ``random``), beside the target's noise ceiling
+(``ceiling``: split-half reliability over models of the per-model Z columns ``zm_<model>``
+that :func:`xfactor_lib.studies.q.x_targets` writes; NaN where they are missing, e.g. study A).
+:func:`cv_table`, :func:`cv_predictions`, :func:`importance_table` and :func:`transfer_table`
+share :func:`cells`; :func:`fit_cell` is the predictor the quality report and the explorer use.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ... import quality
+from ..._validation import check_frame
+from ...quality import nested as pn
+from .design import design_cells, measure_columns
+
+__all__ = [
+    "HEADLINE",
+    "KINDS",
+    "cells",
+    "ceiling",
+    "cv_predictions",
+    "cv_table",
+    "fit_cell",
+    "importance_table",
+    "model_columns",
+    "transfer_table",
+]
+
+#: Row sets every R^2 is reported for.
+KINDS = ("all", "random")
+#: The headline predictor's measure family.
+HEADLINE = "all"
+#: Model families searched: all of them for the headline predictor, linear ones for the
+#: per-family rows (cheaper; a family is a handful of measures).
+HEADLINE_MODELS = pn.MODEL_FAMILIES
+FAMILY_MODELS = ("ridge", "pls")
+#: Subsets and groups a cell needs to be cross-validated.
+MIN_SUBSETS, MIN_GROUPS = 8, 3
+
+
+def model_columns(part: pd.DataFrame) -> list[str]:
+    """The per-model target columns (``zm_<model>``) defined on every row of ``part``."""
+    return [c for c in part.columns if c.startswith("zm_") and part[c].notna().all()]
+
+
+def ceiling(part: pd.DataFrame) -> float:
+    """Split-half reliability over models of the target of these rows (NaN without per-model columns)."""
+    cols = model_columns(part)
+    return pn.noise_ceiling(part[cols].to_numpy(float)) if len(cols) >= 2 else float("nan")
+
+
+def cells(recs: pd.DataFrame, *, kinds: Sequence[str] = KINDS, study: str | None = None):
+    """``((study, dataset, size, kinds), part, target)`` of every cross-validatable cell.
+
+    ``kinds = "random"`` keeps the random subsets of a cell alone.
+    """
+    for (st, dataset, size), part, target in design_cells(recs, study):
+        for kind in kinds:
+            rows = part if kind == "all" else part[part["kind"] == kind] if "kind" in part.columns else part.iloc[:0]
+            if len(rows) >= MIN_SUBSETS and rows["group"].nunique() >= MIN_GROUPS:
+                yield (st, dataset, size, kind), rows, target
+
+
+def _measures(part: pd.DataFrame, family: str) -> list[str]:
+    return [c for c in measure_columns(part, family=family) if part[c].std() > 0]
+
+
+def _models(family: str) -> Sequence[str]:
+    return HEADLINE_MODELS if family == HEADLINE else FAMILY_MODELS
+
+
+def _run(part: pd.DataFrame, family: str, target: str, *, folds: int, n_boot: int, seed: int) -> pn.NestedResult:
+    return pn.cross_validated(
+        part, _measures(part, family), target, groups=part["group"].to_numpy(), folds=folds,
+        families=_models(family), n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+
+
+def cv_table(
+    recs: pd.DataFrame,
+    *,
+    families: Sequence[str] = ("all",),
+    kinds: Sequence[str] = KINDS,
+    n_boot: int = 1000,
+    seed: int = 0,
+    folds: int = 5,
+) -> pd.DataFrame:
+    """Out-of-sample R^2 (nested CV, group-bootstrap CI) per cell, row set and measure family.
+
+    Returns
+    -------
+    DataFrame
+        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, subsets,
+        groups, folds, chosen`` (``chosen``: the configuration most outer folds chose).
+    """
+    rows = []
+    for (study, dataset, size, kind), part, target in cells(recs, kinds=kinds):
+        ceil = ceiling(part)
+        n = part["n"].iloc[0] if "n" in part.columns and part["n"].notna().all() else np.nan
+        for fam in families:
+            cols = _measures(part, fam)
+            if not cols:
+                continue
+            res = _run(part, fam, target, folds=folds, n_boot=n_boot, seed=seed)
+            chosen, count = Counter(res.choices).most_common(1)[0]
+            rows.append(
+                {"study": study, "dataset": dataset, "size": size, "n": n, "kinds": kind, "family": fam,
+                 "measures": len(cols), "r2": res.r2, "lo": res.ci_low, "hi": res.ci_high, "ceiling": ceil,
+                 "subsets": len(part), "groups": part["group"].nunique(), "folds": res.folds,
+                 "chosen": f"{chosen} ({count}/{res.folds})"}
+            )  # fmt: skip
+    cols = ["study", "dataset", "size", "n", "kinds", "family", "measures", "r2", "lo", "hi", "ceiling", "subsets",
+            "groups", "folds", "chosen"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def cv_predictions(
+    recs: pd.DataFrame, *, family: str = HEADLINE, kinds: str = "all", seed: int = 0, folds: int = 5
+) -> pd.DataFrame:
+    """Out-of-fold predictions of every subset of every cell (``kinds`` rows).
+
+    Returns
+    -------
+    DataFrame
+        ``subset_id, study, dataset, size, kind, direction, n, measured, predicted``.
+    """
+    frames = []
+    for _, part, target in cells(recs, kinds=(kinds,)):
+        res = _run(part, family, target, folds=folds, n_boot=0, seed=seed)
+        keep = [c for c in ("subset_id", "study", "dataset", "size", "kind", "direction") if c in part.columns]
+        n = part["n"].iloc[0] if "n" in part.columns else np.nan
+        frames.append(part[keep].assign(n=n, measured=res.measured, predicted=res.predicted))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def importance_table(
+    recs: pd.DataFrame, *, family: str = HEADLINE, kinds: Sequence[str] = KINDS, top: int = 10, seed: int = 0
+) -> pd.DataFrame:
+    """What the predictor leans on: mean over outer folds of each measure's normalized importance.
+
+    Returns
+    -------
+    DataFrame
+        ``study, dataset, size, n, kinds, measure, family, importance, selected, r``
+        (``r``: Pearson correlation of the measure with the target over the cell, for the
+        direction), the ``top`` measures per cell.
+    """
+    frames = []
+    for (study, dataset, size, kind), part, target in cells(recs, kinds=kinds):
+        res = _run(part, family, target, folds=5, n_boot=0, seed=seed)
+        imp = res.importance.head(top).copy()
+        imp["r"] = [float(np.corrcoef(part[m], part[target])[0, 1]) for m in imp["measure"]]
+        imp["family"] = [quality.family(m) for m in imp["measure"]]
+        n = part["n"].iloc[0] if "n" in part.columns else np.nan
+        frames.append(imp.assign(study=study, dataset=dataset, size=size, n=n, kinds=kind))
+    cols = ["study", "dataset", "size", "n", "kinds", "measure", "family", "importance", "selected", "r"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def transfer_table(
+    recs: pd.DataFrame, *, family: str = HEADLINE, kinds: Sequence[str] = KINDS, seed: int = 0
+) -> pd.DataFrame:
+    """Fit on one dataset (choices by grouped inner CV there), score another, same study, size, rows.
+
+    Measures are standardized within each dataset's cell (:func:`predictor_nested.transfer`).
+
+    Returns
+    -------
+    DataFrame
+        ``study, size, n, kinds, train, test, r2, ceiling, subsets, chosen`` (``ceiling`` of the
+        test cell); empty with fewer than two datasets.
+    """
+    found = {key: (part, target) for key, part, target in cells(recs, kinds=kinds)}
+    rows = []
+    for (study, d1, size, kind), (p1, target) in found.items():
+        for (s2, d2, size2, kind2), (p2, _) in found.items():
+            if (s2, size2, kind2) != (study, size, kind) or d2 == d1:
+                continue
+            cols = [c for c in _measures(p1, family) if c in _measures(p2, family)]
+            r2, _, chosen = pn.transfer(p1, p2, cols, target, groups=p1["group"].to_numpy(),
+                                        families=_models(family), seed=seed)  # fmt: skip
+            n = p2["n"].iloc[0] if "n" in p2.columns else np.nan
+            rows.append({"study": study, "size": size, "n": n, "kinds": kind, "train": d1, "test": d2, "r2": r2,
+                         "ceiling": ceiling(p2), "subsets": len(p2), "chosen": chosen})  # fmt: skip
+    cols = ["study", "size", "n", "kinds", "train", "test", "r2", "ceiling", "subsets", "chosen"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def fit_cell(part: pd.DataFrame, target: str, *, family: str = HEADLINE, seed: int = 0) -> tuple[Any, list[str]]:
+    """The headline predictor fitted on one cell (choices by grouped inner CV on it).
+
+    Returns
+    -------
+    fitted : predictor_nested.Fitted
+        ``fitted.predict(F)`` on a matrix of the returned measures.
+    measures : list of str
+    """
+    check_frame(part, [target, "group"], what="cell")
+    cols = _measures(part, family)
+    F = part[cols].to_numpy(float)
+    return pn.fit_selected(F, part[target].to_numpy(float), part["group"].to_numpy(), families=_models(family),
+                           seed=seed), cols  # fmt: skip
