@@ -247,7 +247,7 @@ def report_prediction(run_dir: str | os.PathLike, measures: pd.DataFrame, *, n: 
     size = value["q_size"] / value["q_cb_1"] if "q_cb_1" in value else value["q_size"]
     ns = np.array(sorted(x["n"].unique()))
     n = int(ns[np.argmin(np.abs(np.log(ns) - np.log(max(size, 1))))]) if n is None else n
-    part = q._design(x[x["n"] == n])
+    part = q.design.design_rows(x[x["n"] == n])
     part = part.loc[:, [c in value.index or not c.startswith("q_") for c in part.columns]]  # the subset's measures
     # the study Q headline predictor (choices by grouped inner CV on the cell), and its nested-CV R^2
     fitted, cols = q_nested.fit_cell(part, "z_mean")
