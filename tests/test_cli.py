@@ -243,7 +243,7 @@ def test_report_renders_verdict_first(folder, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     page = html.read_text()
     assert page.index("Verdict") < page.index("Per class: coverage") < page.index("Predicted quality")
-    assert "Better than the typical random subset on" in page and page.count("<img") >= 2
+    assert "Better than random subsets beyond noise on" in page and page.count("<img") >= 2
     assert "subset: 9 images" in page
 
 
