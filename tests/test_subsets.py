@@ -458,7 +458,7 @@ def test_optimized_subsets_choose_n_per_class_by_greedy_from_the_class_and_the_s
             assert idx.tolist() == c[pick(X[c], y[c], n=4, **opts)].tolist()
     only = optimized_subsets(X, y, 4, methods=["a_max"], sources=["class"], ms=(3,), seed=5, dataset="toy")
     assert only["subset_id"].tolist() == ["x-toy-n4-optimized-a_max-class-r0-s5"]
-    with pytest.raises(ValueError, match="unknown optimizer"):
+    with pytest.raises(ValueError, match="unknown method"):
         optimized_subsets(X, y, 4, methods=["k_center"], seed=0)
     with pytest.raises(ValueError, match="exceeds class 1"):
         optimized_subsets(X, y, 26, sources=["class"], seed=0)
