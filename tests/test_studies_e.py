@@ -283,10 +283,10 @@ def test_paper_grid_trains_the_full_reference_once_per_dataset_arch_and_seed():
     cfg = sweep.load_config(REPO / "configs" / "study_e.yaml", scale="paper")
     cells = [c.params for c in cfg.stages[1].cells("paper")]
     full = pd.DataFrame(
-        [dict(dataset=p["dataset"], arch=p["arch"], seed=p["seeds"][0]) for p in cells if p["method"] == "full"]
+        [dict(dataset=p["dataset"], arch=p["arch"], seed=p["seeds"][0]) for p in cells if p["methods"] == ["full"]]
     )
     assert len(full) == 2 * 4 * 3 and not full.duplicated().any()
-    eva = [p for p in cells if p["method"] == "eva"]
+    eva = [p for p in cells if p["methods"] == ["eva"]]
     assert len(eva) == 2 * 4 * 3 * 5
 
 

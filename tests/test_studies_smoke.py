@@ -108,7 +108,7 @@ def test_study_a_records_carry_performance_and_all_features(smoke_run):
 def test_study_e_table_has_every_method_rate_and_seed(smoke_run):
     rec = sweep.collect(smoke_run, "e_coreset")
     cfg = sweep.load_config(REPO / "configs" / "study_e.yaml", scale="smoke")
-    methods = cfg.stages[1].grid["method"]
+    methods = [m for group in cfg.stages[1].grid["methods"] for m in group]
     rates, seeds = cfg.stages[1].params["rates"], cfg.stages[1].params["seeds"]
     core = rec[rec["method"] != "full"]
     assert set(core["method"]) == set(methods) - {"full"}

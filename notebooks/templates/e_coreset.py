@@ -7,19 +7,19 @@
 # ---
 
 # %% [markdown]
-# # Study E — coresets of one method
-# Selects coresets from the surrogate's recorded dynamics (`e_surrogate` stage) with one
-# method at each rate (training-free methods — coverage, coverage_emb, coverage_clean,
+# # Study E — coresets of a group of methods
+# Selects coresets from the surrogate's recorded dynamics (`e_surrogate` stage) with each
+# method of `methods` at each rate (training-free methods — coverage, coverage_emb, coverage_clean,
 # a_max, k_center — read the pool's images, labels and embedding instead; window methods
 # use the window starts chosen on validation at that rate); trains `arch` on each with
 # each seed for the full-pool run's number of optimizer steps, and scores it on the test
-# split. `method="full"` trains on the whole pool (the reference, once per seed whatever
+# split. `"full"` trains on the whole pool (the reference, once per seed whatever
 # the rates).
 
 # %% tags=["parameters"]
 dataset: str = "mnist"  # must match an e_surrogate cell
 surrogate_seed: int = 0  # which surrogate run
-method: str = "eva"  # full or a coresets.METHODS name: random | eva | ccs | ... | coverage | a_max | k_center
+methods: list = ["eva"]  # full and/or coresets.METHODS names: random | eva | ccs | ... | coverage | a_max | k_center
 rates: list = [0.02, 0.05, 0.1, 0.2, 0.3]  # coreset fractions of the pool (each searched by e_surrogate)
 seeds: list = [0, 1, 2]  # training seeds (also the draw of random / CCS coresets)
 arch: str = "resnet18"  # model trained on the coresets
@@ -42,8 +42,8 @@ surrogate = e.load_surrogate(run_dir, dataset=dataset, seed=surrogate_seed)
 train, test = data.load_train_test(dataset, test_sample=test_sample)
 config = e.coreset_config(train_config, n_pool=len(surrogate.pool), full_epochs=full_epochs)
 print(
-    f"{method}: pool {len(surrogate.pool)}, windows {surrogate.windows} (window {surrogate.window}), arch {arch}, "
-    f"{config.steps} optimizer steps per coreset"
+    f"{', '.join(methods)}: pool {len(surrogate.pool)}, windows {surrogate.windows} (window {surrogate.window}), "
+    f"arch {arch}, {config.steps} optimizer steps per coreset"
 )
 
 # %%
@@ -51,7 +51,7 @@ recs = e.evaluate_coresets(
     surrogate,
     train,
     test,
-    methods=[method],
+    methods=methods,
     rates=rates,
     seeds=seeds,
     arch=arch,

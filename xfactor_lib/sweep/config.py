@@ -117,7 +117,8 @@ def cell_id(stage: str, params: dict[str, Any], readable: Iterable[str] = ()) ->
     """``<stage>--<readable values>-<hash8>``; the hash covers every parameter."""
     blob = json.dumps(params, sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:8]
-    slug = "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", str(params[k])) for k in readable)[:60]
+    values = ("+".join(map(str, params[k])) if isinstance(params[k], list) else str(params[k]) for k in readable)
+    slug = "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", value) for value in values)[:60]
     return f"{stage}--{slug}-{digest}" if slug else f"{stage}--{digest}"
 
 
