@@ -291,6 +291,38 @@ def test_local_workers_run_cells_in_parallel(tmp_path, monkeypatch):
     assert rec["start"].max() < rec["end"].min()  # each cell was still running when the other started
 
 
+def test_summaries_render_in_parallel_in_config_order_and_a_failure_stays_alone(tmp_path, monkeypatch):
+    import threading
+    from types import SimpleNamespace
+
+    from xfactor_lib.sweep import engine
+
+    started = {}
+
+    def fake_execute(nb, target, params, cwd):
+        started[nb.name] = threading.Event()
+        started[nb.name].set()
+        if nb.name != "c.ipynb":  # a and b each wait until the other has started: fails run one by one
+            other = "b.ipynb" if nb.name == "a.ipynb" else "a.ipynb"
+            deadline = time.monotonic() + 30
+            while other not in started and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if other not in started:
+                raise RuntimeError(f"{nb.name} ran alone")
+        if nb.name == "c.ipynb":
+            raise RuntimeError("broken summary")
+        Path(target).write_text(nb.name)
+
+    monkeypatch.setattr(engine, "execute_notebook", fake_execute)
+    monkeypatch.setattr(engine, "notebook_to_html", lambda path: f"<p>{Path(path).read_text()}</p>")
+    cfg = SimpleNamespace(summaries=[tmp_path / "a.ipynb", tmp_path / "b.ipynb", tmp_path / "c.ipynb"])
+    written = engine.render_summaries(cfg, tmp_path / "run", workers=2)
+    assert [p.name for p in written] == ["a.html", "b.html"]
+    assert [p.read_text() for p in written] == ["<p>a.ipynb</p>", "<p>b.ipynb</p>"]
+    failed = json.loads((tmp_path / "run" / "summaries" / "failed.json").read_text())
+    assert list(failed) == ["c.ipynb"] and "broken summary" in failed["c.ipynb"]
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_runs_the_cells(tmp_path):
     from dask.distributed import Client, LocalCluster

@@ -266,7 +266,7 @@ def run_sweep(
         )
         rows = _run_stages(cfg, run_dir, wanted, workers=workers, scheduler=scheduler, quiet=quiet)
         if summaries and cfg.summaries:
-            render_summaries(cfg, run_dir, quiet=quiet)
+            render_summaries(cfg, run_dir, quiet=quiet, workers=1 if scheduler is not None else workers)
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
@@ -396,19 +396,23 @@ def _execute(cells: list[Cell], run_dir: Path, *, client, quiet: bool, inputs=No
 
 
 # --------------------------------------------------------------------------- summaries
-def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: bool = True) -> list[Path]:
+def render_summaries(
+    cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: bool = True, workers: int = 1
+) -> list[Path]:
     """Execute the summary notebooks over ``run_dir`` and render them to HTML.
 
-    Returns the HTML files written. A summary that fails loses its old HTML (a stale page
-    must not pass for a result), keeps its executed notebook with the error, is reported
-    on stderr and listed in ``summaries/failed.json`` (removed once all succeed).
+    Returns the HTML files written, in the config's order. ``workers`` summaries run at once
+    (each in its own kernel). A summary that fails loses its old HTML (a stale page must not
+    pass for a result), keeps its executed notebook with the error, is reported on stderr and
+    listed in ``summaries/failed.json`` (removed once all succeed).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     out = Path(run_dir) / SUMMARIES
     out.mkdir(parents=True, exist_ok=True)
     params = {"run_dir": str(Path(run_dir).resolve()), "out_dir": str(out.resolve()), "quiet": quiet}
-    written: list[Path] = []
-    failed: dict[str, str] = {}
-    for nb in cfg.summaries:
+
+    def render(nb: Path) -> tuple[Path | None, str | None]:
         executed = out / nb.name
         html = executed.with_suffix(".html")
         tmp = out / f"{records.TMP_PREFIX}{os.getpid()}-{nb.name}"
@@ -417,13 +421,20 @@ def render_summaries(cfg: SweepConfig, run_dir: str | os.PathLike, *, quiet: boo
             os.replace(tmp, executed)
             page = notebook_to_html(executed)
             records.atomic_write(html, lambda p, page=page: p.write_text(page))
-            written.append(html)
+            return html, None
         except Exception as exc:  # noqa: BLE001 - one broken summary must not hide the others
             html.unlink(missing_ok=True)
             if tmp.exists():
                 os.replace(tmp, executed)  # the executed notebook shows where it broke
-            failed[nb.name] = _error_line(exc)
-            print(f"summary {nb.name} FAILED: {failed[nb.name].splitlines()[0]}", file=sys.stderr)
+            error = _error_line(exc)
+            print(f"summary {nb.name} FAILED: {error.splitlines()[0]}", file=sys.stderr)
+            return None, error
+
+    workers = max(1, min(int(workers), len(cfg.summaries) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(render, cfg.summaries))
+    written = [html for html, _ in results if html is not None]
+    failed = {nb.name: error for nb, (_, error) in zip(cfg.summaries, results) if error is not None}
     if failed:
         records.write_json(failed, out / "failed.json")
     elif (out / "failed.json").exists():
