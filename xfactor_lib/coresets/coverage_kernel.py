@@ -1,8 +1,8 @@
 """Facility location on a data-scaled kernel: the coverage variants tried against the anchors (issue 20).
 
-Belongs to the package ``coresets/`` in the new layout (``coresets/kernel_coverage.py``).
 :func:`kernel_coverage_select` is ``coverage`` (:func:`xfactor_lib.greedy.coverage_select`,
-greedy facility location per class under class budgets) with three choices open:
+greedy facility location per class under class budgets, the same loop:
+:func:`~xfactor_lib.coresets.greedy.facility_location_per_group`) with three choices open:
 
 - the distance: pixel RMSD, or the cosine distance ``1 - cos`` of an embedding;
 - the kernel ``exp(-d / tau)`` with ``tau = scale x`` the data's own scale (the median over
@@ -162,14 +162,8 @@ def kernel_coverage_select(
     if clean:
         vote = anchors.kmeans_labels(F, min(n_clusters, N), seed=seed) if unlabeled else groups
         ok = greedy.label_agreement(None if cosine else X, vote, embed=embed, neighbours=neighbours)
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for k in np.flatnonzero(budgets):
-        members = np.flatnonzero(groups == k)
-        clients = members if members.size <= max_clients else np.sort(rng.choice(members, max_clients, replace=False))
-        cand = members
-        if ok is not None and ok[members].sum() >= budgets[k]:
-            cand = members[ok[members]]
+
+    def similarity_of(clients: np.ndarray, cand: np.ndarray) -> np.ndarray:
         sim = np.empty((clients.size, cand.size), dtype=np.float32, order="F")
         w = None
         if typical:
@@ -182,6 +176,8 @@ def kernel_coverage_select(
             if P is not None:
                 expo += _distance_block(P, clients, cols, False) / tau_p
             sim[:, start : start + cols.size] = np.exp(-expo) if w is None else np.exp(-expo) * w[:, None]
-        picks, _ = greedy.lazy_facility_location(sim, int(budgets[k]))
-        chosen.append(cand[picks])
-    return np.sort(np.concatenate(chosen)).astype(np.int64)
+        return sim
+
+    return greedy.facility_location_per_group(
+        groups, budgets, similarity_of, candidates=ok, max_clients=max_clients, seed=seed
+    )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "alpha_q",
     "class_budgets",
     "coverage_select",
+    "facility_location_per_group",
     "k_center_select",
     "label_agreement",
     "lazy_facility_location",
@@ -227,15 +229,52 @@ def coverage_select(
     max_clients = v.check_int(max_clients, "max_clients", low=1)
     vote = y if vote_labels is None else vote_labels
     clean = label_agreement(V if E is None else None, vote, embed=E, neighbours=neighbours) if drop_ambiguous else None
+    return facility_location_per_group(
+        y, budgets, lambda clients, cand: _class_similarity(V, cand, clients, tau, E),
+        candidates=clean, max_clients=max_clients, seed=seed,
+    )  # fmt: skip
+
+
+def facility_location_per_group(
+    groups: np.ndarray,
+    budgets: np.ndarray,
+    similarity_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    candidates: np.ndarray | None = None,
+    max_clients: int = 8192,
+    seed: int = 0,
+) -> np.ndarray:
+    """Greedy facility location within each group under its budget: the one loop of every coverage method.
+
+    Parameters
+    ----------
+    groups : ndarray, shape (N,), int
+        Class labels, or one group (label-free).
+    budgets : ndarray, shape (K,), int
+        Images to pick in each group.
+    similarity_of : callable
+        ``similarity_of(clients, cand)`` -> ndarray, shape (len(clients), len(cand)), values
+        >= 0: how well each candidate serves each client (pool indices in, Fortran order best).
+    candidates : ndarray, shape (N,), bool, optional
+        Images allowed as picks (e.g. label-consistent ones); a group with fewer allowed
+        images than its budget picks among all its images. Every image stays a client.
+    max_clients : int
+        Clients per group: a seeded sample of larger groups.
+    seed : int
+
+    Returns
+    -------
+    ndarray, shape (sum(budgets),), int64, sorted
+    """
     rng = np.random.default_rng(seed)
     chosen = []
     for k in np.flatnonzero(budgets):
-        members = np.flatnonzero(y == k)
+        members = np.flatnonzero(groups == k)
         clients = members if members.size <= max_clients else np.sort(rng.choice(members, max_clients, replace=False))
         cand = members
-        if clean is not None and clean[members].sum() >= budgets[k]:
-            cand = members[clean[members]]
-        picks, _ = lazy_facility_location(_class_similarity(V, cand, clients, tau, E), int(budgets[k]))
+        if candidates is not None and candidates[members].sum() >= budgets[k]:
+            cand = members[candidates[members]]
+        picks, _ = lazy_facility_location(similarity_of(clients, cand), int(budgets[k]))
         chosen.append(cand[picks])
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
