@@ -176,3 +176,19 @@ def test_fractional_indices_are_refused_where_indices_enter(tmp_path):
     keep = np.zeros(rd.y.size, bool)
     keep[[2, 25]] = True
     assert q_report.report_subset(rd, keep).tolist() == [2, 25]
+
+
+@pytest.mark.parametrize(
+    ("pct", "lo", "hi", "lower_better", "word"),
+    [
+        (80, 62, 92, False, "better"),  # interval above 50, higher is better
+        (80, 62, 92, True, "worse"),  # the same interval when lower is better
+        (20, 8, 38, True, "better"),
+        (20, 8, 38, False, "worse"),
+        (70, 45, 88, False, "indistinguishable"),  # the interval covers 50
+        (50, None, None, True, "indistinguishable"),  # no interval: the percentile itself
+        (51, None, None, False, "better"),
+    ],
+)
+def test_standing_word_says_better_or_worse_only_when_the_interval_excludes_50(pct, lo, hi, lower_better, word):
+    assert q_report.standing_word(pct, lo, hi, lower_better=lower_better) == word

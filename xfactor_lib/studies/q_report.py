@@ -36,6 +36,7 @@ __all__ = [
     "report_prediction",
     "prediction_text",
     "missing_classes",
+    "standing_word",
     "wilson_interval",
 ]
 
@@ -275,6 +276,19 @@ KEY_MEASURES = {
 }
 
 
+def standing_word(percentile: float, lo: float | None, hi: float | None, *, lower_better: bool) -> str:
+    """``"better"``, ``"worse"`` or ``"indistinguishable"``: a measure's standing among random subsets.
+
+    Beyond noise only: the 95 % interval ``lo .. hi`` of the percentile (from the number of
+    random draws) must exclude 50; without an interval (None) the percentile is compared
+    with 50 itself. ``lower_better``: a low value (low percentile) is the better one.
+    """
+    lo, hi = (percentile, percentile) if lo is None or hi is None else (lo, hi)
+    if lo <= 50 <= hi:
+        return "indistinguishable"
+    return "better" if (lo > 50) != lower_better else "worse"
+
+
 def prediction_text(estimate: dict[str, Any], measures: pd.DataFrame, *, classes: pd.DataFrame | None = None) -> str:
     """Markdown: missing classes, where the subset's key measures fall among random subsets, the estimate.
 
@@ -301,11 +315,8 @@ def prediction_text(estimate: dict[str, Any], measures: pd.DataFrame, *, classes
             else:
                 lo = hi = p
                 spread = ""
-            good = (100 - p) if lower_better else p
-            if lo <= 50 <= hi:
-                verdict = "indistinguishable from random"
-            else:
-                verdict = f"{'better' if good > 50 else 'worse'} than a typical random subset"
+            word = standing_word(p, lo, hi, lower_better=lower_better)
+            verdict = f"{word} than a typical random subset" if word != "indistinguishable" else f"{word} from random"
             lines.append(
                 f"- {what} (`{m}`): {table.loc[m, 'value']:.4g}, percentile {p:.0f}{spread} among random subsets "
                 f"of the same class counts: {verdict}"

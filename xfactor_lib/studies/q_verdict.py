@@ -46,12 +46,9 @@ def good_percentile(table: pd.DataFrame, keys: dict[str, tuple[str, bool]]) -> p
 
 
 def standing(table: pd.DataFrame, keys: dict[str, tuple[str, bool]]) -> pd.Series:
-    """Per key measure: ``"better"``, ``"worse"`` or ``"indistinguishable"`` from random subsets.
-
-    Beyond noise only: the 95 % interval of the percentile (``percentile_lo`` ..
-    ``percentile_hi`` of :func:`~xfactor_lib.studies.q_report.report_measures`, from the number
-    of random draws) must exclude 50; a table without the interval compares the percentile
-    with 50 itself.
+    """Per key measure: :func:`~xfactor_lib.studies.q_report.standing_word` of its percentile and
+    95 % interval (``percentile_lo`` .. ``percentile_hi`` of
+    :func:`~xfactor_lib.studies.q_report.report_measures`; without them, the percentile alone).
     """
     t = table.set_index("measure")
     out = {}
@@ -59,14 +56,7 @@ def standing(table: pd.DataFrame, keys: dict[str, tuple[str, bool]]) -> pd.Serie
         if m not in t.index:
             continue
         lo, hi = (t.loc[m, "percentile_lo"], t.loc[m, "percentile_hi"]) if "percentile_lo" in t else (None, None)
-        pct = t.loc[m, "percentile"]
-        if lo is None:
-            lo = hi = pct
-        if lo <= 50 <= hi:
-            out[m] = "indistinguishable"
-        else:
-            above = lo > 50
-            out[m] = "better" if above != low else "worse"
+        out[m] = q_report.standing_word(t.loc[m, "percentile"], lo, hi, lower_better=low)
     return pd.Series(out, dtype=object)
 
 
