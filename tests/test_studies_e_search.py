@@ -41,6 +41,24 @@ def test_beta_search_scores_every_feasible_cutoff_and_keeps_the_best_first_on_ti
         e_search.best_beta(frame.assign(score=np.nan))
 
 
+def test_beta_search_averages_each_cutoff_over_its_draws_with_stepped_seeds():
+    scores = np.random.default_rng(0).normal(size=400)
+    calls = []
+
+    def evaluate(idx, beta):
+        calls.append((beta, idx.tolist()))
+        return float(len(calls))  # 1, 2, 3 for the first beta, 4, 5, 6 for the next, ...
+
+    frame = e_search.beta_search(scores, evaluate, rate=0.05, betas=(0.0, 0.3), draws=3, seed=5)
+    assert frame["score"].tolist() == [2.0, 5.0] and (frame["draws"] == 3).all()
+    step = e_search.DRAW_SEED_STEP
+    expect = [coresets.ccs_select(scores, 20, beta=0.3, seed=5 + step * d).tolist() for d in range(3)]
+    assert [idx for beta, idx in calls if beta == 0.3] == expect
+    assert len({tuple(i) for i in expect}) == 3  # the draws differ
+    with pytest.raises(ValueError, match="draws"):
+        e_search.beta_search(scores, evaluate, rate=0.05, draws=0, seed=5)
+
+
 def test_search_seed_lies_outside_every_evaluation_seed():
     assert e.search_seed(0) == 10_000 and e.search_seed(2) == 10_002
     assert e.SEARCH_SEED_OFFSET == 10_000
@@ -98,13 +116,15 @@ def test_beta_is_chosen_per_rate_on_validation_and_the_test_split_is_never_read(
     for rate, beta in found.betas.best.items():
         part = table[table["rate"] == rate]
         assert beta == part.loc[part["score"].idxmax(), "beta"]
-    # 2 rates x (6 window pairs + 4 single windows) + 2 rates x 6 betas, each scored once on validation
-    assert len(searched["evals"]) == 20 + 12
+    # 2 rates x (6 window pairs + 4 single windows) + 2 rates x 6 betas x 3 draws, each scored once on validation
+    draws = e_search.CCS_SEARCH_DRAWS
+    assert draws == 3 and (table["draws"] == draws).all()
+    assert len(searched["evals"]) == 20 + 12 * draws
     assert all(np.array_equal(X, searched["X_val"]) for X in searched["evals"])
     assert not any(X.shape == test.images.shape for X in searched["evals"])
     # the beta candidates are the CCS coresets of the pool on the authors' probability margin
     n = [m for _, m, _ in searched["fits"][20:]]
-    assert n == [20] * 6 + [120] * 6
+    assert n == [20] * 6 * draws + [120] * 6 * draws
     assert not np.array_equal(ccs_scores(searched["dyn"]), searched["dyn"].margin.mean(axis=1))
 
 

@@ -32,6 +32,11 @@ from ...coresets.scores import eva_scores, var_single
 from ...dynamics import Dynamics
 from .recipe import fit_and_score
 
+#: Seeds of the successive CCS draws of one beta: ``seed + DRAW_SEED_STEP x d``.
+DRAW_SEED_STEP = 1000
+#: CCS draws scored per beta by :func:`search_betas` (issue 20: one was too noisy at 5 % of digits).
+CCS_SEARCH_DRAWS = 3
+
 __all__ = [
     "window_grid",
     "window_search",
@@ -196,9 +201,10 @@ def beta_search(
     rate: float,
     betas: Sequence[float] = CCS_BETAS,
     n_bins: int = 50,
+    draws: int = 1,
     seed: int,
 ) -> pd.DataFrame:
-    """Score every CCS cutoff ``beta`` at one rate.
+    """Score every CCS cutoff ``beta`` at one rate (mean over ``draws`` stratified draws).
 
     Parameters
     ----------
@@ -211,14 +217,18 @@ def beta_search(
     betas : sequence of float in [0, 1)
     n_bins : int
         CCS strata (the authors' 50).
+    draws : int
+        CCS coresets drawn and scored per beta (seeds ``seed + DRAW_SEED_STEP x d``); the score
+        is their mean. One draw at a low rate is one small coreset: its score is noisy
+        enough to pick the wrong cutoff.
     seed : int
         Seed of CCS's stratified draws (the search seed).
 
     Returns
     -------
     DataFrame
-        ``rate, beta, n_coreset, score``; a beta that leaves fewer than M = ceil(rate x N)
-        samples is not evaluated (score NaN).
+        ``rate, beta, n_coreset, score, draws``; a beta that leaves fewer than
+        M = ceil(rate x N) samples is not evaluated (score NaN).
     """
     s = np.asarray(scores, dtype=np.float64)
     rate = check_rate(rate)
@@ -226,15 +236,20 @@ def beta_search(
         raise TypeError("evaluate must be a callable evaluate(indices, beta) -> float")
     if not len(betas):
         raise ValueError("betas must name at least one cutoff in [0, 1)")
+    draws = check_int(draws, "draws", low=1)
     M = coresets.coreset_size(s.size, rate)
     rows = []
     for beta in betas:
         if M > s.size - int(np.floor(beta * s.size + 1e-9)):
-            rows.append((rate, float(beta), M, np.nan))
+            rows.append((rate, float(beta), M, np.nan, draws))
             continue
-        idx = coresets.ccs_select(s, M, beta=float(beta), n_bins=n_bins, seed=seed, hard_is_low=True)
-        rows.append((rate, float(beta), M, float(evaluate(idx, float(beta)))))
-    return pd.DataFrame(rows, columns=["rate", "beta", "n_coreset", "score"])
+        got = [
+            float(evaluate(coresets.ccs_select(s, M, beta=float(beta), n_bins=n_bins, seed=seed + DRAW_SEED_STEP * d,
+                                               hard_is_low=True), float(beta)))
+            for d in range(draws)
+        ]  # fmt: skip
+        rows.append((rate, float(beta), M, float(np.mean(got)), draws))
+    return pd.DataFrame(rows, columns=["rate", "beta", "n_coreset", "score", "draws"])
 
 
 def best_beta(frame: pd.DataFrame) -> float:
@@ -272,6 +287,7 @@ def search_betas(
     rates: Sequence[float],
     betas: Sequence[float] = CCS_BETAS,
     n_bins: int = 50,
+    draws: int = CCS_SEARCH_DRAWS,
     arch: str = "resnet18",
     config: training.TrainConfig | None = None,
     device: str = "auto",
@@ -280,14 +296,15 @@ def search_betas(
     """CCS's beta chosen **per rate** by validation accuracy; never reads a test split.
 
     The candidate trainer is EVA's window search's (``arch`` on ``train.images[pool[idx]]``
-    with ``config``, seed ``seed``, scored on ``(X_val, y_val)``).
+    with ``config``, seed ``seed``, scored on ``(X_val, y_val)``); each beta's score is the
+    mean over ``draws`` CCS draws (:func:`beta_search`).
     """
     scores = ccs_scores(dynamics)
 
     def evaluate(idx: np.ndarray, beta: float) -> float:
         return fit_and_score(train, pool[idx], X_val, y_val, arch=arch, config=config, device=device, seed=seed)["acc"]
 
-    tables = [beta_search(scores, evaluate, rate=r, betas=betas, n_bins=n_bins, seed=seed) for r in rates]
+    tables = [beta_search(scores, evaluate, rate=r, betas=betas, n_bins=n_bins, draws=draws, seed=seed) for r in rates]
     return BetaSearch(pd.concat(tables, ignore_index=True), {float(t["rate"].iloc[0]): best_beta(t) for t in tables})
 
 
