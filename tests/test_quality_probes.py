@@ -28,6 +28,21 @@ def test_knn_vote_skips_infinite_entries():
     np.testing.assert_array_equal(wrong, [True, False])  # probe 0's nearest is row 1 (class 1)
 
 
+def test_knn_votes_for_several_k_equal_a_brute_force_vote_with_ties_to_the_lower_row():
+    rng = np.random.default_rng(7)
+    D = rng.integers(0, 4, size=(12, 50)).astype(float)  # many ties in distance
+    ys, py = rng.integers(0, 3, 12), rng.integers(0, 3, 50)
+    got = qp.knn_votes(D, ys, py, ks=(1, 3, 5), K=3)
+    for k in (1, 3, 5):
+        for j in range(50):
+            rows = sorted(range(12), key=lambda i: (D[i, j], i))[:k]  # distance, then the lower row
+            counts = np.bincount(ys[rows], minlength=3)
+            assert got[k][j] == (int(np.argmax(counts)) != py[j])  # argmax: ties to the lower label
+        np.testing.assert_array_equal(qp.knn_vote(D, ys, py, k=k, K=3), got[k])
+    with pytest.raises(ValueError, match="k must lie in"):
+        qp.knn_votes(D, ys, py, ks=(1, 13), K=3)
+
+
 def test_kernel_vote_by_hand():
     D = np.array([[1.0, 3.0], [2.0, 0.5], [4.0, 1.0]])  # 3 subset rows, 2 probe images
     ys = np.array([0, 1, 1])

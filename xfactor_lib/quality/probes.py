@@ -34,6 +34,7 @@ never an ``N x N`` matrix; the probe's own within-class kernels are computed onc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ __all__ = [
     "coverage_at",
     "kernel_vote",
     "knn_vote",
+    "knn_votes",
     "krr_vote",
     "names",
     "ot_cost",
@@ -95,27 +97,32 @@ def knn_vote(D: Any, ys: Any, probe_y: Any, *, k: int, K: int) -> np.ndarray:
     probe_y : ndarray, shape (P,), int
     k : int
         Neighbours (at most n); majority vote, ties to the lower label; ties in distance to
-        the lower subset row.
+        the lower subset row (:func:`xfactor_lib.similarity.nearest`).
     K : int
 
     Returns
     -------
     ndarray, shape (P,), bool
     """
+    return knn_votes(D, ys, probe_y, ks=(k,), K=K)[k]
+
+
+def knn_votes(D: Any, ys: Any, probe_y: Any, *, ks: Sequence[int], K: int) -> dict[int, np.ndarray]:
+    """:func:`knn_vote` for several ``k`` from one neighbour search (the ``max(ks)`` nearest).
+
+    Returns
+    -------
+    dict
+        ``{k: ndarray, shape (P,), bool}``.
+    """
     D = np.asarray(D, dtype=np.float64)
-    ys = np.asarray(ys)
-    if not 1 <= k <= D.shape[0]:
-        raise ValueError(f"k must lie in [1, {D.shape[0]}] (subset images), got {k}")
-    part = (
-        np.argpartition(D, k - 1, axis=0)[:k]
-        if k < D.shape[0]
-        else np.broadcast_to(np.arange(D.shape[0])[:, None], D.shape)
-    )
-    order = np.lexsort((part, np.take_along_axis(D, part, axis=0)), axis=0)
-    nb = np.take_along_axis(part, order, axis=0)[:k]  # (k, P)
-    votes = np.zeros((D.shape[1], K), dtype=np.int64)
-    np.add.at(votes, (np.broadcast_to(np.arange(D.shape[1]), nb.shape), ys[nb]), 1)
-    return votes.argmax(axis=1) != np.asarray(probe_y)
+    ys, py = np.asarray(ys), np.asarray(probe_y)
+    for k in ks:
+        if not 1 <= k <= D.shape[0]:
+            raise ValueError(f"k must lie in [1, {D.shape[0]}] (subset images), got {k}")
+    labels = ys[similarity.nearest(D.T, max(ks))]  # (P, max k), nearest first
+    onehot = np.eye(K, dtype=np.int64)
+    return {k: onehot[labels[:, :k]].sum(axis=1).argmax(axis=1) != py for k in ks}
 
 
 def kernel_vote(D: Any, ys: Any, probe_y: Any, *, scale: float, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,8 +225,9 @@ def _kind(
     K: int, tau: float, self_k: list, classes: np.ndarray,
 ) -> None:  # fmt: skip
     n = D.shape[0]
+    votes = knn_votes(D, ys, py, ks=sorted({min(k, n) for k in KNN_KS}), K=K)
     for k in KNN_KS:
-        wrong = knn_vote(D, ys, py, k=min(k, n), K=K)
+        wrong = votes[min(k, n)]
         out[f"{prefix}knn{k}_err"] = float(wrong.mean())
         if k == 1:
             out[f"{prefix}knn1_err_max"] = float(max(wrong[py == c].mean() for c in np.unique(py)))
