@@ -99,7 +99,7 @@ def test_select_on_a_builtin_and_an_npz_dataset(tmp_path, capsys):
     np.savez(npz, x_train=ds.images[:200, 0], y_train=ds.labels[:200], x_test=ds.images[:20, 0], y_test=ds.labels[:20])
     assert _select(capsys, f"npz:{npz}", "--rate", "0.1", "--unlabeled", "--out", str(tmp_path / "n.csv"))[0] == 0
     np.testing.assert_array_equal(
-        _picks(tmp_path / "n.csv")["index"], cli.label_free_select(cli.DEFAULT_METHOD, ds.images[:200], 20)
+        _picks(tmp_path / "n.csv")["index"], cli.label_free_select(cli.DEFAULT_UNLABELED_METHOD, ds.images[:200], 20)
     )
 
 
@@ -124,7 +124,7 @@ def test_unlabeled_reads_no_label(folder, tmp_path, capsys, monkeypatch):
     assert rc == 0 and "no label read" in stdout
     picks = _picks(out)
     assert list(picks.columns) == ["index", "path"]
-    np.testing.assert_array_equal(picks["index"], cli.label_free_select(cli.DEFAULT_METHOD, real.images, 5))
+    np.testing.assert_array_equal(picks["index"], cli.label_free_select(cli.DEFAULT_UNLABELED_METHOD, real.images, 5))
     with pytest.raises(AssertionError, match="labels were read"):  # the spy bites when labels are used
         _select(capsys, f"folder:{folder}", "--budget", "5", "--out", str(tmp_path / "l.csv"))
 

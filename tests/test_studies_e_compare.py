@@ -58,7 +58,9 @@ def test_families_put_the_anchors_and_the_balanced_reference_where_the_issue_say
     assert e_compare.family_of("random_balanced") == e_compare.family_of("random") == "reference"
     assert e_compare.family_of("ccs") == "papers' methods" and e_compare.family_of("coverage_clean") == "training-free"
     assert e_compare.family_of("something_new") == "other"
-    assert e.TRAINING_FREE == ("coverage", "coverage_wide", "coverage_emb", "coverage_clean", "a_max", "k_center")
+    assert e.TRAINING_FREE == (
+        "coverage", "coverage_wide", "herding", "coverage_emb", "coverage_clean", "a_max", "k_center"
+    )  # fmt: skip
     summary = e_compare.add_family(e.coreset_summary(records()))
     assert list(summary.columns[:4]) == ["dataset", "arch", "method", "family"]
     assert summary.set_index("method")["family"].to_dict()["typiclust"] == "anchors"

@@ -48,6 +48,7 @@ from .data import files as data_files
 
 __all__ = [
     "DEFAULT_METHOD",
+    "DEFAULT_UNLABELED_METHOD",
     "LABEL_FREE_METHODS",
     "CliError",
     "add_parsers",
@@ -57,15 +58,21 @@ __all__ = [
     "run",
 ]
 
-#: The default method: the suite's best training-free method by study E's evidence on MNIST and
-#: digits (docs/decisions.md, issue 20: coverage at 4 tau_data, chosen on validation splits).
-DEFAULT_METHOD = "coverage_wide"
+#: The default method with labels: the suite's best training-free method by study E's evidence on
+#: MNIST and digits (docs/decisions.md, issue 20: kernel herding on coverage's kernel; above
+#: coverage_wide, TypiClust and ProbCover at 2 and 5 % on study E's low-budget protocol).
+DEFAULT_METHOD = "herding"
+#: The default with ``--unlabeled``: without labels herding follows the pool's density and gives
+#: sparse classes few picks; facility location covers every mode (docs/decisions.md, issue 23:
+#: better than unlabeled herding on a 20,000-image MNIST folder and on digits).
+DEFAULT_UNLABELED_METHOD = "coverage_wide"
 #: Methods with a label-free variant that read only the images (``--unlabeled``), see :func:`label_free_select`.
 LABEL_FREE_METHODS = tuple(k for k, m in coresets.METHODS.items() if m.label_free and m.needs in ("images", "none"))
 #: What each label-free variant does (named in the output).
 LABEL_FREE_VARIANT = {
     "coverage": "facility location over the whole pool",
     "coverage_wide": "facility location at 4 tau_data over the whole pool",
+    "herding": "kernel herding: picks whose kernel mean matches the whole pool's",
     "coverage_clean": "facility location over the whole pool, skipping images whose k-means cluster disagrees",
     "a_max": "greedy A_0 over the whole pool",
     "k_center": "farthest-first traversal over the whole pool",
@@ -95,7 +102,11 @@ def add_parsers(sub: Any) -> None:
     size = se.add_mutually_exclusive_group(required=True)
     size.add_argument("--budget", type=int, help="images to pick")
     size.add_argument("--rate", type=float, help="fraction of the training split to pick, in (0, 1]")
-    se.add_argument("--method", default=DEFAULT_METHOD, help=f"coreset method (default {DEFAULT_METHOD})")
+    se.add_argument(
+        "--method",
+        default=None,
+        help=f"coreset method (default {DEFAULT_METHOD}; with --unlabeled {DEFAULT_UNLABELED_METHOD})",
+    )
     se.add_argument("--unlabeled", action="store_true", help="read no label: choose what to annotate")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--n-random", type=int, default=30, help="random subsets the picks are compared with")
@@ -231,6 +242,8 @@ def _progress(quiet: bool, total: int, desc: str):
 
 def _select(args: argparse.Namespace) -> int:
     labelled = not args.unlabeled
+    if args.method is None:
+        args.method = DEFAULT_METHOD if labelled else DEFAULT_UNLABELED_METHOD
     if not labelled and args.method not in LABEL_FREE_METHODS:
         raise CliError(f"method {args.method!r} has no label-free variant; with --unlabeled use {LABEL_FREE_METHODS}")
     if args.n_random < 1:

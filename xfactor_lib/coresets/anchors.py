@@ -56,6 +56,7 @@ __all__ = [
     "typiclust_select",
     "probcover_select",
     "coreset_budget",
+    "group_budgets",
 ]
 
 #: TypiClust's released constants.
@@ -189,7 +190,7 @@ def coreset_budget(N: int, rate: float) -> int:
     return max(1, int(math.ceil(round(v.check_rate(rate) * v.check_int(N, "N", low=1), 9))))
 
 
-def _budgets(y: Any, N: int, rate: float | None, n: int | None, unlabeled: bool, K: int | None) -> tuple:
+def group_budgets(y: Any, N: int, rate: float | None, n: int | None, unlabeled: bool, K: int | None) -> tuple:
     """Groups (labels, or one group when unlabeled) and the images to pick per group."""
     if (rate is None) == (n is None):
         raise ValueError("give exactly one of rate= (a fraction of all images) or n= (images per class)")
@@ -288,7 +289,7 @@ def typiclust_select(
     ndarray, shape (M,), int64, sorted
     """
     F = _rows(X, y, embed)
-    groups, budgets = _budgets(y, F.shape[0], rate, n, unlabeled, K)
+    groups, budgets = group_budgets(y, F.shape[0], rate, n, unlabeled, K)
     neighbours = v.check_int(neighbours, "neighbours", low=1)
     chosen = []
     for k in np.flatnonzero(budgets):
@@ -461,7 +462,7 @@ def probcover_select(
     ndarray, shape (M,), int64, sorted
     """
     F = _rows(X, y, embed)
-    groups, budgets = _budgets(y, F.shape[0], rate, n, unlabeled, K)
+    groups, budgets = group_budgets(y, F.shape[0], rate, n, unlabeled, K)
     if delta is None:
         if unlabeled:
             pure_by = kmeans_labels(F, min(v.check_int(n_clusters, "n_clusters", low=1), F.shape[0]), seed=seed)

@@ -147,7 +147,7 @@ def kernel_coverage_select(
     cosine = embed is not None
     F = anchors.features(None, embed=embed) if cosine else v.check_images(X)
     N = F.shape[0]
-    groups, budgets = anchors._budgets(y, N, rate, n, unlabeled, K)
+    groups, budgets = anchors.group_budgets(y, N, rate, n, unlabeled, K)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a number > 0, got {scale!r}")

@@ -31,6 +31,7 @@ the classes, the remainder to the largest; :func:`~xfactor_lib.coresets.greedy.c
 | ``a_max`` | the Alpha paper's ``A_q`` (``q`` = 0), greedily maximised | greedy |
 | ``k_center`` | farthest-first traversal on pixel RMSD (first pick seeded) | greedy |
 | ``coverage_wide`` | facility location on pixel ``exp(-RMSD / (4 tau_data))`` (issue 20) | greedy |
+| ``herding`` | kernel herding on pixel ``exp(-RMSD / tau_data)``: the picks' kernel mean matches the class's | greedy |
 
 The low-budget anchors (SPEC 5, :mod:`xfactor_lib.coresets.anchors`) with the same class
 budgets, on pixel RMSD (as ``coverage``) or, ``_emb``, on the embedding ``embed`` (as
@@ -64,6 +65,7 @@ from . import baselines as cb
 from . import scores as cs
 from .baselines import ccs_default_beta, ccs_select
 from .coverage_kernel import kernel_coverage_select
+from .herding import herding_select
 
 __all__ = [
     "Method",
@@ -294,6 +296,10 @@ def _coverage_wide(
     return kernel_coverage_select(inp.X, y, rate=rate, embed=E, joint=joint, unlabeled=unlabeled, seed=seed, **opts)
 
 
+def _herding(inp: Inputs, rate: float, *, seed: int, unlabeled: bool = False, **opts: Any) -> np.ndarray:
+    return herding_select(inp.X, None if unlabeled else inp.y, rate=rate, unlabeled=unlabeled, seed=seed, **opts)
+
+
 def _anchor(fn: Callable[..., np.ndarray], *, on_embedding: bool) -> Callable[..., np.ndarray]:
     """A pick function for :mod:`.anchors` on the pixels or on ``embed``."""
 
@@ -326,6 +332,15 @@ for _m in (
         "images",
         ("scale", "tau", "clean", "neighbours", "typical", "joint", "max_clients", "n_clusters"),
         pick=_coverage_wide,
+        label_free=True,
+    ),
+    # issue 20: kernel herding per class (greedy MMD to the class) on coverage's kernel
+    Method(
+        "herding",
+        "greedy",
+        "images",
+        ("scale", "tau", "max_clients"),
+        pick=_herding,
         label_free=True,
     ),
     # the low-budget anchors (SPEC 5), on the pixels as coverage, on the embedding as coverage_emb

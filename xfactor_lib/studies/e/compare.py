@@ -56,7 +56,8 @@ FAMILIES = {
         ("forgetting", "entropy", "el2n", "aum", "ccs", "eva", "var_s", "exp_s", "var_d", "exp_d"), "papers' methods"
     ),
     **dict.fromkeys(
-        ("coverage", "coverage_wide", "coverage_emb", "coverage_clean", "a_max", "k_center"), "training-free"
+        ("coverage", "coverage_wide", "herding", "coverage_emb", "coverage_clean", "a_max", "k_center"),
+        "training-free",
     ),
     **dict.fromkeys(("typiclust", "typiclust_emb", "probcover", "probcover_emb"), "anchors"),
 }

@@ -52,6 +52,7 @@ METHOD_LABELS = {
     "exp_d": "EXP-D",
     "coverage": "Coverage",
     "coverage_wide": "Coverage (wide)",
+    "herding": "Herding",
     "coverage_emb": "Coverage (emb.)",
     "coverage_clean": "Coverage (clean)",
     "a_max": "A₀-max",
