@@ -292,31 +292,31 @@ def test_local_workers_run_cells_in_parallel(tmp_path, monkeypatch):
 
 
 def test_summaries_render_in_parallel_in_config_order_and_a_failure_stays_alone(tmp_path, monkeypatch):
-    import threading
     from types import SimpleNamespace
 
     from xfactor_lib.sweep import engine
 
-    started = {}
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
 
-    def fake_execute(nb, target, params, cwd):
-        started[nb.name] = threading.Event()
-        started[nb.name].set()
-        if nb.name != "c.ipynb":  # a and b each wait until the other has started: fails run one by one
-            other = "b.ipynb" if nb.name == "a.ipynb" else "a.ipynb"
-            deadline = time.monotonic() + 30
-            while other not in started and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if other not in started:
-                raise RuntimeError(f"{nb.name} ran alone")
+    def fake_execute(nb, target, params, cwd):  # runs in the worker processes (forked: the patch holds)
+        (barrier / f"{nb.stem}.started").touch()
         if nb.name == "c.ipynb":
             raise RuntimeError("broken summary")
+        other = barrier / ("b.started" if nb.name == "a.ipynb" else "a.started")
+        deadline = time.monotonic() + 30
+        while not other.exists() and time.monotonic() < deadline:  # a and b wait for each other: fails one by one
+            time.sleep(0.01)
+        if not other.exists():
+            raise RuntimeError(f"{nb.name} ran alone")
         Path(target).write_text(nb.name)
 
     monkeypatch.setattr(engine, "execute_notebook", fake_execute)
     monkeypatch.setattr(engine, "notebook_to_html", lambda path: f"<p>{Path(path).read_text()}</p>")
     cfg = SimpleNamespace(summaries=[tmp_path / "a.ipynb", tmp_path / "b.ipynb", tmp_path / "c.ipynb"])
+    here = os.getcwd()
     written = engine.render_summaries(cfg, tmp_path / "run", workers=2)
+    assert os.getcwd() == here
     assert [p.name for p in written] == ["a.html", "b.html"]
     assert [p.read_text() for p in written] == ["<p>a.ipynb</p>", "<p>b.ipynb</p>"]
     failed = json.loads((tmp_path / "run" / "summaries" / "failed.json").read_text())

@@ -401,45 +401,51 @@ def render_summaries(
 ) -> list[Path]:
     """Execute the summary notebooks over ``run_dir`` and render them to HTML.
 
-    Returns the HTML files written, in the config's order. ``workers`` summaries run at once
-    (each in its own kernel). A summary that fails loses its old HTML (a stale page must not
-    pass for a result), keeps its executed notebook with the error, is reported on stderr and
-    listed in ``summaries/failed.json`` (removed once all succeed).
+    Returns the HTML files written, in the config's order. ``workers`` summaries run at once,
+    each in its own process (papermill changes the working directory of the process that
+    runs it). A summary that fails loses its old HTML (a stale page must not pass for a
+    result), keeps its executed notebook with the error, is reported on stderr and listed in
+    ``summaries/failed.json`` (removed once all succeed).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    out = Path(run_dir) / SUMMARIES
+    out = Path(run_dir).resolve() / SUMMARIES
     out.mkdir(parents=True, exist_ok=True)
-    params = {"run_dir": str(Path(run_dir).resolve()), "out_dir": str(out.resolve()), "quiet": quiet}
+    params = {"run_dir": str(out.parent), "out_dir": str(out), "quiet": quiet}
+    jobs = [(Path(nb).resolve(), out, params) for nb in cfg.summaries]
+    workers = max(1, min(int(workers), len(jobs) or 1))
+    if workers == 1:
+        results = [_render_summary(*job) for job in jobs]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
 
-    def render(nb: Path) -> tuple[Path | None, str | None]:
-        executed = out / nb.name
-        html = executed.with_suffix(".html")
-        tmp = out / f"{records.TMP_PREFIX}{os.getpid()}-{nb.name}"
-        try:
-            execute_notebook(nb, tmp, params, out)
-            os.replace(tmp, executed)
-            page = notebook_to_html(executed)
-            records.atomic_write(html, lambda p, page=page: p.write_text(page))
-            return html, None
-        except Exception as exc:  # noqa: BLE001 - one broken summary must not hide the others
-            html.unlink(missing_ok=True)
-            if tmp.exists():
-                os.replace(tmp, executed)  # the executed notebook shows where it broke
-            error = _error_line(exc)
-            print(f"summary {nb.name} FAILED: {error.splitlines()[0]}", file=sys.stderr)
-            return None, error
-
-    workers = max(1, min(int(workers), len(cfg.summaries) or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(render, cfg.summaries))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_render_summary, *zip(*jobs)))
     written = [html for html, _ in results if html is not None]
     failed = {nb.name: error for nb, (_, error) in zip(cfg.summaries, results) if error is not None}
+    for name, error in failed.items():
+        print(f"summary {name} FAILED: {error.splitlines()[0]}", file=sys.stderr)
     if failed:
         records.write_json(failed, out / "failed.json")
     elif (out / "failed.json").exists():
         (out / "failed.json").unlink()
     return written
+
+
+def _render_summary(nb: Path, out: Path, params: dict[str, Any]) -> tuple[Path | None, str | None]:
+    """Execute one summary notebook into ``out`` and write its HTML: ``(html, None)`` or ``(None, error)``."""
+    executed = out / nb.name
+    html = executed.with_suffix(".html")
+    tmp = out / f"{records.TMP_PREFIX}{os.getpid()}-{nb.name}"
+    try:
+        execute_notebook(nb, tmp, params, out)
+        os.replace(tmp, executed)
+        page = notebook_to_html(executed)
+        records.atomic_write(html, lambda p, page=page: p.write_text(page))
+        return html, None
+    except Exception as exc:  # noqa: BLE001 - one broken summary must not hide the others
+        html.unlink(missing_ok=True)
+        if tmp.exists():
+            os.replace(tmp, executed)  # the executed notebook shows where it broke
+        return None, _error_line(exc)
 
 
 def notebook_to_html(path: str | os.PathLike) -> str:
