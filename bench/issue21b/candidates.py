@@ -92,9 +92,9 @@ def rule_ridge(transform="log", pick="argmax", k=8):
     return fit
 
 
-def rule_current(families=pn.MODEL_FAMILIES):
+def rule_current(families=pn.MODEL_FAMILIES, top=None):
     def fit(Ftr, ttr, gtr, Fte):
-        return pn.fit_selected(Ftr, ttr, gtr, families=families, seed=0).predict(Fte)
+        return pn.fit_selected(Ftr, ttr, gtr, families=families, seed=0, top=top).predict(Fte)
 
     return fit
 
@@ -122,6 +122,9 @@ def rule_pls(transform="log", k=8, maxc=6):
 RULES = {
     "current": rule_current(),
     "current_lin": rule_current(("ridge", "pls")),
+    "current_ridge": rule_current(("ridge",)),
+    "current_top1": rule_current(top=1),
+    "current_lin_top1": rule_current(("ridge", "pls"), top=1),
     "ridge_log": rule_ridge("log"),
     "ridge_none": rule_ridge("none"),
     "ridge_log_top3": rule_ridge("log", "top3"),

@@ -36,6 +36,7 @@ __all__ = [
     "fit_selected",
     "group_bootstrap",
     "group_folds",
+    "group_interval",
     "noise_ceiling",
     "transfer",
 ]
@@ -44,9 +45,14 @@ __all__ = [
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 #: PLS components searched.
 PLS_COMPONENTS = (1, 2, 3)
-#: Feature transforms: ``none`` or ``log`` (log of every measure positive on the training rows;
-#: held-out values are floored at half the training minimum).
-TRANSFORMS = ("none", "log")
+#: Feature transforms: ``none``, ``log`` (log of every measure positive on the training rows) or
+#: ``logit`` (logit of every measure inside (0, 1) on the training rows, a proportion such as an
+#: error rate or a coverage; log of the other positive ones). Held-out values are kept at least
+#: half the training minimum (and, for a proportion, half the training minimum of ``1 - x``)
+#: away from 0 (and 1). A proportion near 1 (coverage) varies on the scale of ``1 - x``: raw or
+#: logged, a held-out subset that covers much less lies tens of training SDs out and a linear
+#: model extrapolates it wildly (issue 21b).
+TRANSFORMS = ("none", "logit")
 #: Screening: keep the k measures with the largest |Pearson r| with the target on the training
 #: rows (0: keep all).
 SCREENS = (5, 10, 20, 0)
@@ -94,21 +100,29 @@ class NestedResult:
 
 
 # --------------------------------------------------------------------------- groups
-def _transform_fit(F: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
-    """Which columns take logs (positive on these rows) and their floors."""
-    if transform == "none":
-        return np.zeros(F.shape[1], dtype=bool), np.zeros(F.shape[1])
-    logged = (F > 0).all(axis=0)
-    floor = np.where(logged, np.where(F > 0, F, np.inf).min(axis=0) / 2, 0.0)
-    return logged, floor
+def _transform_fit(F: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column: 0 kept, 1 logged, 2 logit; the floor of ``x`` and of ``1 - x`` on held-out rows."""
+    if transform not in ("none", "log", "logit"):
+        raise ValueError(f"unknown transform {transform!r}; use 'none', 'log' or 'logit'")
+    kind = np.zeros(F.shape[1], dtype=np.int8)
+    if transform != "none":
+        kind[(F > 0).all(axis=0)] = 1
+        if transform == "logit":
+            kind[((F > 0) & (F < 1)).all(axis=0)] = 2
+    floor = np.where(kind > 0, np.where(F > 0, F, np.inf).min(axis=0) / 2, 0.0)
+    top = np.where(kind == 2, np.where(F < 1, 1 - F, np.inf).min(axis=0) / 2, 0.0)
+    return kind, floor, top
 
 
-def _transform_apply(F: np.ndarray, state: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    logged, floor = state
-    if not logged.any():
+def _transform_apply(F: np.ndarray, state: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    kind, floor, top = state
+    if not kind.any():
         return F
     out = F.copy()
-    out[:, logged] = np.log(np.maximum(F[:, logged], floor[logged]))
+    log, unit = kind == 1, kind == 2
+    out[:, log] = np.log(np.maximum(F[:, log], floor[log]))
+    x = np.clip(F[:, unit], floor[unit], 1 - top[unit])
+    out[:, unit] = np.log(x) - np.log1p(-x)
     return out
 
 
@@ -337,6 +351,15 @@ def _matrix(frame: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:
     return F
 
 
+def group_interval(measured: Any, predicted: Any, groups: Any, n_boot: int, *, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of the R^2 of ``predicted`` over group-bootstrap resamples (NaN, NaN
+    when ``n_boot`` is 0). Reads the predictions only: the fits never depend on ``n_boot``."""
+    t, pred = np.asarray(measured, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    boot = [r2_score(t[i], pred[i]) for i in group_bootstrap(groups, n_boot, seed=seed)] if n_boot else [np.nan]
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
+    return float(lo), float(hi)
+
+
 def cross_validated(
     frame: pd.DataFrame,
     measures: Sequence[str],
@@ -398,8 +421,7 @@ def cross_validated(
             imp[f, fitted.cols] = w / w.sum()
         used[f, fitted.cols[w > 0]] = True
         choices.append(str(fitted.choice))
-    boot = [r2_score(t[i], pred[i]) for i in group_bootstrap(g, n_boot, seed=seed)] if n_boot else [np.nan]
-    lo, hi = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
+    lo, hi = group_interval(t, pred, g, n_boot, seed=seed)
     importance = pd.DataFrame(
         {"measure": list(measures), "importance": imp.mean(axis=0), "selected": used.mean(axis=0)}
     )
