@@ -162,3 +162,23 @@ def test_nested_cv_chooses_boosting_for_a_step_signal():
     res = pn.cross_validated(frame, [f"q_{j}" for j in range(6)], "t", folds=4, families=("ridge", "gbr"), n_boot=0)
     assert all(": gbr" in c or c.startswith("gbr") for c in res.choices)  # the inner CV's leader
     assert res.r2 > 0.5
+
+
+def test_logit_transform_takes_logits_of_proportions_and_logs_of_other_positive_measures():
+    train = np.array([[0.2, 2.0, -1.0, 0.5], [0.5, 8.0, 3.0, 1.0], [0.9, 4.0, 0.0, 0.25]])
+    state = pn._transform_fit(train, "logit")
+    got = pn._transform_apply(train, state)
+    p = train[:, 0]
+    np.testing.assert_allclose(got[:, 0], np.log(p / (1 - p)), rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1], np.log(train[:, 1]), rtol=1e-12)
+    np.testing.assert_array_equal(got[:, 2], train[:, 2])  # not positive: kept
+    np.testing.assert_allclose(got[:, 3], np.log(train[:, 3]), rtol=1e-12)  # reaches 1: a log, not a logit
+    # held-out values stay half the training minimum of x (and of 1 - x) away from 0 (and 1)
+    held = pn._transform_apply(np.array([[0.999, 0.5, 5.0, 0.0], [0.01, 0.0, 5.0, 2.0]]), state)
+    hi, lo = 1 - 0.1 / 2, 0.2 / 2
+    np.testing.assert_allclose(held[:, 0], [np.log(hi / (1 - hi)), np.log(lo / (1 - lo))], rtol=1e-12)
+    np.testing.assert_allclose(held[:, 1], [0.0, 0.0], atol=1e-15)  # floor: 2.0 / 2
+    np.testing.assert_allclose(held[:, 3], [np.log(0.125), np.log(2.0)], rtol=1e-12)
+    np.testing.assert_allclose(pn._transform_apply(train, pn._transform_fit(train, "log"))[:, 0], np.log(p))
+    with pytest.raises(ValueError, match="unknown transform"):
+        pn._transform_fit(train, "sqrt")
