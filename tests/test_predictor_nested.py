@@ -154,14 +154,38 @@ def test_pls_path_matches_sklearn():
                                    np.ravel(ref.predict(X)), atol=1e-8)  # fmt: skip
 
 
-def test_nested_cv_chooses_boosting_for_a_step_signal():
+def test_boosting_on_request_fits_a_step_signal_and_is_averaged_with_ridge():
     rng = np.random.default_rng(10)
     F = rng.normal(size=(80, 6))
     t = np.where(F[:, 0] > 0, 1.0, -1.0) * (F[:, 1] > 0) + 0.1 * rng.normal(size=80)
     frame = pd.DataFrame(F, columns=[f"q_{j}" for j in range(6)]).assign(t=t)
-    res = pn.cross_validated(frame, [f"q_{j}" for j in range(6)], "t", folds=4, families=("ridge", "gbr"), n_boot=0)
-    assert all(": gbr" in c or c.startswith("gbr") for c in res.choices)  # the inner CV's leader
-    assert res.r2 > 0.5
+    cols = [f"q_{j}" for j in range(6)]
+    gbr = pn.cross_validated(frame, cols, "t", folds=4, families=("gbr",), n_boot=0)
+    ridge = pn.cross_validated(frame, cols, "t", folds=4, families=("ridge",), n_boot=0)
+    both = pn.cross_validated(frame, cols, "t", folds=4, families=("ridge", "gbr"), n_boot=0)
+    assert gbr.r2 > 0.5 and ridge.r2 < gbr.r2
+    assert all(c.startswith("gbr") for c in gbr.choices)
+    assert all(" + gbr" in c and c.startswith("mean of 5: ridge") for c in both.choices)
+    np.testing.assert_allclose(both.predicted, (gbr.predicted + ridge.predicted) / 2, atol=1e-12)
+
+
+def test_families_are_each_tuned_then_averaged_with_equal_weight():
+    frame = _frame(n=50, p=8, seed=12)
+    cols = [c for c in frame.columns if c.startswith("q_")]
+    F, t, g = frame[cols].to_numpy(), frame["t"].to_numpy(), frame["group"].to_numpy()
+    both = pn.fit_selected(F, t, g, families=("ridge", "pls"))
+    ridge = pn.fit_selected(F, t, g, families=("ridge",))
+    pls = pn.fit_selected(F, t, g, families=("pls",))
+    assert isinstance(ridge, pn.Ensemble) and len(ridge.fits) == pn.TOP
+    assert {f.choice.family for f in ridge.fits} == {"ridge"} and {f.choice.family for f in pls.fits} == {"pls"}
+    np.testing.assert_allclose(both.predict(F[:7]), (ridge.predict(F[:7]) + pls.predict(F[:7])) / 2, atol=1e-12)
+    # each family's members are its inner CV's best: refit one by hand and compare
+    first = ridge.fits[0]
+    G = pn._transform_apply(F, pn._transform_fit(F, first.choice.transform))
+    X = (G[:, first.cols] - G[:, first.cols].mean(axis=0)) / G[:, first.cols].std(axis=0)
+    coef, b = pn._ridge_path(X, t, [first.choice.param])
+    np.testing.assert_allclose(first.predict(F), X @ coef[0] + b, atol=1e-10)
+    assert pn.DEFAULT_FAMILIES == ("ridge", "pls")
 
 
 def test_logit_transform_takes_logits_of_proportions_and_logs_of_other_positive_measures():

@@ -92,9 +92,13 @@ def rule_ridge(transform="log", pick="argmax", k=8):
     return fit
 
 
-def rule_current(families=pn.MODEL_FAMILIES, top=None):
+def rule_current(families=pn.MODEL_FAMILIES, top=None, repeats=1):
     def fit(Ftr, ttr, gtr, Fte):
-        return pn.fit_selected(Ftr, ttr, gtr, families=families, seed=0, top=top).predict(Fte)
+        old, pn.INNER_REPEATS = pn.INNER_REPEATS, repeats
+        try:
+            return pn.fit_selected(Ftr, ttr, gtr, families=families, seed=0, top=top).predict(Fte)
+        finally:
+            pn.INNER_REPEATS = old
 
     return fit
 
@@ -124,6 +128,11 @@ RULES = {
     "current_lin": rule_current(("ridge", "pls")),
     "current_ridge": rule_current(("ridge",)),
     "current_top1": rule_current(top=1),
+    "current_r3": rule_current(repeats=3),
+    "current_lin_r3": rule_current(("ridge", "pls"), repeats=3),
+    "current_ridge_r3": rule_current(("ridge",), repeats=3),
+    "current_lin_top1_r3": rule_current(("ridge", "pls"), top=1, repeats=3),
+    "current_lin_top10_r3": rule_current(("ridge", "pls"), top=10, repeats=3),
     "current_lin_top1": rule_current(("ridge", "pls"), top=1),
     "ridge_log": rule_ridge("log"),
     "ridge_none": rule_ridge("none"),
@@ -209,8 +218,11 @@ def rule_grid(agg="argmax", transforms=("log",), screens=(5, 10, 20, 0), k=8):
         elif agg.startswith("top"):
             chosen = keys[: int(agg[3:])]
         elif agg == "perscreen":  # best alpha of every screen, averaged
-            chosen = [max((c for c in sc if c[1] == s and c[0] == tr), key=lambda c: np.nan_to_num(sc[c], nan=-9))
-                      for s in screens for tr in transforms]
+            chosen = [
+                max((c for c in sc if c[1] == s and c[0] == tr), key=lambda c: np.nan_to_num(sc[c], nan=-9))
+                for s in screens
+                for tr in transforms
+            ]
         elif agg.startswith("within"):
             best = max(sc.values())
             chosen = [c for c in keys if sc[c] >= best - float(agg[6:])]
@@ -219,17 +231,36 @@ def rule_grid(agg="argmax", transforms=("log",), screens=(5, 10, 20, 0), k=8):
     return fit
 
 
-RULES.update({
-    "g_argmax": rule_grid("argmax"),
-    "g_top5": rule_grid("top5"),
-    "g_top10": rule_grid("top10"),
-    "g_perscreen": rule_grid("perscreen"),
-    "g_within02": rule_grid("within0.02"),
-    "g_within05": rule_grid("within0.05"),
-    "g2_top5": rule_grid("top5", ("none", "log")),
-    "g2_perscreen": rule_grid("perscreen", ("none", "log")),
-    "g_small_perscreen": rule_grid("perscreen", screens=(3, 10, 30, 0)),
-})
+RULES.update(
+    {
+        "g_argmax": rule_grid("argmax"),
+        "g_top5": rule_grid("top5"),
+        "g_top10": rule_grid("top10"),
+        "g_perscreen": rule_grid("perscreen"),
+        "g_within02": rule_grid("within0.02"),
+        "g_within05": rule_grid("within0.05"),
+        "g2_top5": rule_grid("top5", ("none", "log")),
+        "g2_perscreen": rule_grid("perscreen", ("none", "log")),
+        "g_small_perscreen": rule_grid("perscreen", screens=(3, 10, 30, 0)),
+    }
+)
+
+
+def rule_family_mean(families):
+    def fit(Ftr, ttr, gtr, Fte):
+        return np.mean([pn.fit_selected(Ftr, ttr, gtr, families=(f,), seed=0).predict(Fte) for f in families], axis=0)
+
+    return fit
+
+
+RULES.update(
+    {
+        "mean_ridge_pls": rule_family_mean(("ridge", "pls")),
+        "mean_ridge_pls_gbr": rule_family_mean(("ridge", "pls", "gbr")),
+        "current_pls": rule_current(("pls",)),
+        "current_gbr": rule_current(("gbr",)),
+    }
+)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import sys
 import time
 from collections import Counter
 
-import numpy as np
 import pandas as pd
 
 from xfactor_lib.studies import q
@@ -30,11 +29,15 @@ for key, part, target in qcv.cells(recs, kinds=("all",)):
     d["err2"] = (d["measured"] - d["predicted"]) ** 2
     sst = ((d["measured"] - d["measured"].mean()) ** 2).sum()
     print("SSE share by kind/m:")
-    print(d.groupby(["kind", "m"]).agg(rows=("err2", "size"), sse=("err2", "sum"), mean_t=("measured", "mean"),
-                                        mean_p=("predicted", "mean")).assign(share_sst=lambda x: x.sse / sst).round(3))
+    by_kind = d.groupby(["kind", "m"]).agg(
+        rows=("err2", "size"), sse=("err2", "sum"), mean_t=("measured", "mean"), mean_p=("predicted", "mean")
+    )
+    print(by_kind.assign(share_sst=by_kind["sse"] / sst).round(3))
     print("SSE by fold:")
-    print(d.groupby("fold").agg(rows=("err2", "size"), sse=("err2", "sum"), sel=("kind", lambda k: (k != "random").sum()))
-          .assign(share=lambda x: x.sse / sst).round(3))
+    by_fold = d.groupby("fold").agg(
+        rows=("err2", "size"), sse=("err2", "sum"), selected=("kind", lambda k: (k != "random").sum())
+    )
+    print(by_fold.assign(share_sst=by_fold["sse"] / sst).round(3))
     print("choices:", Counter(res.choices))
     print(d[d["kind"] != "random"].sort_values("err2", ascending=False).head(16).round(2).to_string())
     top = d.sort_values("err2", ascending=False).head(8)

@@ -42,10 +42,10 @@ __all__ = [
 KINDS = ("all", "random")
 #: The headline predictor's measure family.
 HEADLINE = "all"
-#: Model families searched: all of them for the headline predictor, linear ones for the
-#: per-family rows (cheaper; a family is a handful of measures).
-HEADLINE_MODELS = pn.MODEL_FAMILIES
-FAMILY_MODELS = ("ridge", "pls")
+#: Model families fitted (each tuned by grouped inner CV, then averaged): ridge and PLS for the
+#: headline predictor and the per-family rows (:data:`quality.nested.DEFAULT_FAMILIES`).
+HEADLINE_MODELS = pn.DEFAULT_FAMILIES
+FAMILY_MODELS = pn.DEFAULT_FAMILIES
 #: Subsets and groups a cell needs to be cross-validated.
 MIN_SUBSETS, MIN_GROUPS = 8, 3
 
@@ -94,7 +94,7 @@ def _key(part: pd.DataFrame, cols: Sequence[str], target: str, families: Sequenc
     h.update(np.ascontiguousarray(part[list(cols) + [target]].to_numpy(np.float64)).tobytes())
     h.update(pd.util.hash_array(part["group"].astype(str).to_numpy()).tobytes())
     search = (tuple(cols), target, tuple(families), folds, seed, pn.ALPHAS, pn.PLS_COMPONENTS, pn.TRANSFORMS,
-              pn.SCREENS, pn.GBR_SCREENS, sorted(pn.GBR_PARAMS.items()), pn.TOP)  # fmt: skip
+              pn.SCREENS, pn.GBR_SCREENS, sorted(pn.GBR_PARAMS.items()), pn.TOP, pn.INNER_REPEATS)  # fmt: skip
     h.update(repr(search).encode())
     return h.hexdigest()
 
