@@ -74,7 +74,9 @@ def cells(recs: pd.DataFrame, *, kinds: Sequence[str] = KINDS, study: str | None
 
 
 def _measures(part: pd.DataFrame, family: str) -> list[str]:
-    return [c for c in measure_columns(part, family=family) if part[c].std() > 0]
+    cols = measure_columns(part, family=family)
+    varies = part[cols].std().to_numpy() > 0 if cols else np.zeros(0, dtype=bool)
+    return [c for c, ok in zip(cols, varies) if ok]
 
 
 def _models(family: str) -> Sequence[str]:
@@ -84,7 +86,7 @@ def _models(family: str) -> Sequence[str]:
 #: Fitted nested CVs of this process, keyed by :func:`_key` (least recently used dropped first):
 #: ``cv_table``, ``cv_predictions`` and ``importance_table`` of one summary refit nothing.
 _MEMO: OrderedDict[str, pn.NestedResult] = OrderedDict()
-MEMO_SIZE = 64
+MEMO_SIZE = 256  # a summary of 8 families x ~15 cells x 2 row sets fits
 
 
 def _key(part: pd.DataFrame, cols: Sequence[str], target: str, families: Sequence[str], folds: int, seed: int) -> str:
@@ -219,7 +221,8 @@ def transfer_table(
         for (s2, d2, size2, kind2), (p2, _) in found.items():
             if (s2, size2, kind2) != (study, size, kind) or d2 == d1:
                 continue
-            cols = [c for c in _measures(p1, family) if c in _measures(p2, family)]
+            in_test = set(_measures(p2, family))
+            cols = [c for c in _measures(p1, family) if c in in_test]
             r2, _, chosen = pn.transfer(p1, p2, cols, target, groups=p1["group"].to_numpy(),
                                         families=_models(family), seed=seed)  # fmt: skip
             n = p2["n"].iloc[0] if "n" in p2.columns else np.nan
