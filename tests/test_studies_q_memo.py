@@ -107,3 +107,14 @@ def test_the_memo_keeps_the_most_recent_fits(recs, calls, monkeypatch):
     assert len(calls) == 3
     q.cv._run(parts[0], "all", "z_mean", folds=5, n_boot=0, seed=0)  # dropped: refitted
     assert len(calls) == 4
+
+
+def test_measures_keep_the_defined_varying_q_columns_in_frame_order():
+    part = pd.DataFrame(
+        {"q_b": [1.0, 2.0, 3.0], "x": [1, 2, 3], "q_const": [2.0, 2.0, 2.0], "q_nan": [1.0, np.nan, 2.0],
+         "q_a": [0.3, 0.1, 0.2], "q_emb_c": [5.0, 6.0, 5.0]}
+    )  # fmt: skip
+    assert q.measure_columns(part) == ["q_b", "q_const", "q_a", "q_emb_c"]
+    assert q.measure_columns(part, family="pixel") == ["q_b", "q_const", "q_a"]
+    assert q.cv._measures(part, "all") == ["q_b", "q_a", "q_emb_c"]
+    assert q.cv._measures(part.drop(columns=["q_b", "q_a", "q_emb_c"]), "all") == []

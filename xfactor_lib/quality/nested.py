@@ -69,8 +69,6 @@ GBR_PARAMS = {"n_estimators": 60, "max_depth": 2, "learning_rate": 0.1, "subsamp
 GBR_SCREENS = (10,)
 #: Configurations averaged by :func:`fit_selected` (the inner CV's leaders).
 TOP = 5
-#: Inner grouped K-folds (differently seeded) whose out-of-fold R^2 are averaged per configuration.
-INNER_REPEATS = 1
 
 
 @dataclass(frozen=True)
@@ -298,14 +296,11 @@ def _select(
     F: np.ndarray, t: np.ndarray, g: np.ndarray, *, families: Sequence[str], inner: int, seed: int, top: int = 1
 ) -> list[Choice]:
     """Per model family (in the order of ``families``), its ``top`` configurations with the best pooled
-    out-of-fold R^2 by grouped inner K-fold on these rows (mean over :data:`INNER_REPEATS` fold draws)."""
+    out-of-fold R^2 by grouped inner K-fold on these rows."""
     blocks = _choices(families, F.shape[1])
     k = min(inner, np.unique(g).size)
-    scores: dict[Choice, float] = {}
-    for rep in range(INNER_REPEATS):
-        preds = _inner_predictions(F, t, group_folds(g, k, seed=seed + 1 + rep), k, blocks, seed)
-        for c, p in preds.items():
-            scores[c] = scores.get(c, 0.0) + r2_score(t, p) / INNER_REPEATS
+    preds = _inner_predictions(F, t, group_folds(g, k, seed=seed + 1), k, blocks, seed)
+    scores = {c: r2_score(t, p) for c, p in preds.items()}
     ranked = sorted(scores, key=lambda c: (-np.nan_to_num(scores[c], nan=-np.inf), _complexity(c)))
     return [c for fam in dict.fromkeys(families) for c in [c for c in ranked if c.family == fam][:top]]
 

@@ -96,7 +96,7 @@ def _key(part: pd.DataFrame, cols: Sequence[str], target: str, families: Sequenc
     h.update(np.ascontiguousarray(part[list(cols) + [target]].to_numpy(np.float64)).tobytes())
     h.update(pd.util.hash_array(part["group"].astype(str).to_numpy()).tobytes())
     search = (tuple(cols), target, tuple(families), folds, seed, pn.ALPHAS, pn.PLS_COMPONENTS, pn.TRANSFORMS,
-              pn.SCREENS, pn.GBR_SCREENS, sorted(pn.GBR_PARAMS.items()), pn.TOP, pn.INNER_REPEATS)  # fmt: skip
+              pn.SCREENS, pn.GBR_SCREENS, sorted(pn.GBR_PARAMS.items()), pn.TOP)  # fmt: skip
     h.update(repr(search).encode())
     return h.hexdigest()
 
