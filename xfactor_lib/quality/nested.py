@@ -60,8 +60,8 @@ TRANSFORMS = ("none", "logit")
 SCREENS = (5, 10, 20, 0)
 MODEL_FAMILIES = ("ridge", "pls", "gbr")
 #: Families fitted by default: gradient boosting cannot extrapolate to the extreme targets of
-#: rule-selected subsets held out as a group, and on random subsets alone it lost to ridge and
-#: PLS on MNIST and digits (issue 21b); it stays available on request.
+#: rule-selected subsets held out as a group, and on random subsets alone it was no better than
+#: ridge on MNIST and worse on digits (issue 21b); it stays available on request.
 DEFAULT_FAMILIES = ("ridge", "pls")
 #: Gradient boosting (small: tens of subsets per cell); searched on these screens only and
 #: untransformed (trees do not see monotone transforms).
