@@ -206,3 +206,18 @@ def test_logit_transform_takes_logits_of_proportions_and_logs_of_other_positive_
     np.testing.assert_allclose(pn._transform_apply(train, pn._transform_fit(train, "log"))[:, 0], np.log(p))
     with pytest.raises(ValueError, match="unknown transform"):
         pn._transform_fit(train, "sqrt")
+
+
+def test_logit_keeps_a_held_out_coverage_far_below_the_training_ones_on_scale():
+    # target linear in log(1 - coverage): random rows cover ~95 %, a held-out group far less
+    rng = np.random.default_rng(13)
+    u_train = np.exp(rng.normal(np.log(0.05), 0.15, size=60))
+    u_held = np.array([0.08, 0.15, 0.25, 0.35])
+    t_train = np.log(u_train) + 0.01 * rng.normal(size=60)
+    F_train, F_held = (1 - u_train)[:, None], (1 - u_held)[:, None]
+    err = {}
+    for transform in ("none", "log", "logit"):
+        fitted = pn._fit_choice(pn.Choice(transform, 0, "ridge", 0.01), F_train, t_train, 0)
+        err[transform] = np.abs(fitted.predict(F_held) - np.log(u_held)).max()
+    assert err["logit"] < 0.3  # logit(x) = log(1 - u) - log(u): off by log(1 - u) only
+    assert err["log"] > 3 and err["none"] > 3  # linear in coverage: overshoots by > 3
