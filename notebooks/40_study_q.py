@@ -36,8 +36,9 @@ Markdown(q.verdict(recs, cv=cv, note=sweep.read_note(run_dir, q.STAGES)))
 # %% [markdown]
 # ## Out-of-sample R^2 by measure family, size and row set
 # Nested grouped 5-fold (subsets drawn from the same candidates stay in one fold): the
-# transform, screening, model family (ridge, PLS; gradient boosting for `all`) and its penalty
-# are chosen by a grouped inner 8-fold on the training part only. `kinds`: all design subsets,
+# transform (none / logit of proportions and log of other positive measures), screening and
+# penalty of ridge and of PLS are chosen by a grouped inner 8-fold on the training part only;
+# the prediction averages each family's 5 best configurations, then the two families. `kinds`: all design subsets,
 # or random subsets alone; `ceiling`: split-half reliability of the target over models. 95 %
 # bootstrap CI over groups. The figure shows `kinds = all`.
 

@@ -154,11 +154,70 @@ def test_pls_path_matches_sklearn():
                                    np.ravel(ref.predict(X)), atol=1e-8)  # fmt: skip
 
 
-def test_nested_cv_chooses_boosting_for_a_step_signal():
+def test_boosting_on_request_fits_a_step_signal_and_is_averaged_with_ridge():
     rng = np.random.default_rng(10)
     F = rng.normal(size=(80, 6))
     t = np.where(F[:, 0] > 0, 1.0, -1.0) * (F[:, 1] > 0) + 0.1 * rng.normal(size=80)
     frame = pd.DataFrame(F, columns=[f"q_{j}" for j in range(6)]).assign(t=t)
-    res = pn.cross_validated(frame, [f"q_{j}" for j in range(6)], "t", folds=4, families=("ridge", "gbr"), n_boot=0)
-    assert all(": gbr" in c or c.startswith("gbr") for c in res.choices)  # the inner CV's leader
-    assert res.r2 > 0.5
+    cols = [f"q_{j}" for j in range(6)]
+    gbr = pn.cross_validated(frame, cols, "t", folds=4, families=("gbr",), n_boot=0)
+    ridge = pn.cross_validated(frame, cols, "t", folds=4, families=("ridge",), n_boot=0)
+    both = pn.cross_validated(frame, cols, "t", folds=4, families=("ridge", "gbr"), n_boot=0)
+    assert gbr.r2 > 0.5 and ridge.r2 < gbr.r2
+    assert all(c.startswith("gbr") for c in gbr.choices)
+    assert all(" + gbr" in c and c.startswith("mean of 5: ridge") for c in both.choices)
+    np.testing.assert_allclose(both.predicted, (gbr.predicted + ridge.predicted) / 2, atol=1e-12)
+
+
+def test_families_are_each_tuned_then_averaged_with_equal_weight():
+    frame = _frame(n=50, p=8, seed=12)
+    cols = [c for c in frame.columns if c.startswith("q_")]
+    F, t, g = frame[cols].to_numpy(), frame["t"].to_numpy(), frame["group"].to_numpy()
+    both = pn.fit_selected(F, t, g, families=("ridge", "pls"))
+    ridge = pn.fit_selected(F, t, g, families=("ridge",))
+    pls = pn.fit_selected(F, t, g, families=("pls",))
+    assert isinstance(ridge, pn.Ensemble) and len(ridge.fits) == pn.TOP
+    assert {f.choice.family for f in ridge.fits} == {"ridge"} and {f.choice.family for f in pls.fits} == {"pls"}
+    np.testing.assert_allclose(both.predict(F[:7]), (ridge.predict(F[:7]) + pls.predict(F[:7])) / 2, atol=1e-12)
+    # each family's members are its inner CV's best: refit one by hand and compare
+    first = ridge.fits[0]
+    G = pn._transform_apply(F, pn._transform_fit(F, first.choice.transform))
+    X = (G[:, first.cols] - G[:, first.cols].mean(axis=0)) / G[:, first.cols].std(axis=0)
+    coef, b = pn._ridge_path(X, t, [first.choice.param])
+    np.testing.assert_allclose(first.predict(F), X @ coef[0] + b, atol=1e-10)
+    assert pn.DEFAULT_FAMILIES == ("ridge", "pls")
+
+
+def test_logit_transform_takes_logits_of_proportions_and_logs_of_other_positive_measures():
+    train = np.array([[0.2, 2.0, -1.0, 0.5], [0.5, 8.0, 3.0, 1.0], [0.9, 4.0, 0.0, 0.25]])
+    state = pn._transform_fit(train, "logit")
+    got = pn._transform_apply(train, state)
+    p = train[:, 0]
+    np.testing.assert_allclose(got[:, 0], np.log(p / (1 - p)), rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1], np.log(train[:, 1]), rtol=1e-12)
+    np.testing.assert_array_equal(got[:, 2], train[:, 2])  # not positive: kept
+    np.testing.assert_allclose(got[:, 3], np.log(train[:, 3]), rtol=1e-12)  # reaches 1: a log, not a logit
+    # held-out values stay half the training minimum of x (and of 1 - x) away from 0 (and 1)
+    held = pn._transform_apply(np.array([[0.999, 0.5, 5.0, 0.0], [0.01, 0.0, 5.0, 2.0]]), state)
+    hi, lo = 1 - 0.1 / 2, 0.2 / 2
+    np.testing.assert_allclose(held[:, 0], [np.log(hi / (1 - hi)), np.log(lo / (1 - lo))], rtol=1e-12)
+    np.testing.assert_allclose(held[:, 1], [0.0, 0.0], atol=1e-15)  # floor: 2.0 / 2
+    np.testing.assert_allclose(held[:, 3], [np.log(0.125), np.log(2.0)], rtol=1e-12)
+    np.testing.assert_allclose(pn._transform_apply(train, pn._transform_fit(train, "log"))[:, 0], np.log(p))
+    with pytest.raises(ValueError, match="unknown transform"):
+        pn._transform_fit(train, "sqrt")
+
+
+def test_logit_keeps_a_held_out_coverage_far_below_the_training_ones_on_scale():
+    # target linear in log(1 - coverage): random rows cover ~95 %, a held-out group far less
+    rng = np.random.default_rng(13)
+    u_train = np.exp(rng.normal(np.log(0.05), 0.15, size=60))
+    u_held = np.array([0.08, 0.15, 0.25, 0.35])
+    t_train = np.log(u_train) + 0.01 * rng.normal(size=60)
+    F_train, F_held = (1 - u_train)[:, None], (1 - u_held)[:, None]
+    err = {}
+    for transform in ("none", "log", "logit"):
+        fitted = pn._fit_choice(pn.Choice(transform, 0, "ridge", 0.01), F_train, t_train, 0)
+        err[transform] = np.abs(fitted.predict(F_held) - np.log(u_held)).max()
+    assert err["logit"] < 0.3  # logit(x) = log(1 - u) - log(u): off by log(1 - u) only
+    assert err["log"] > 3 and err["none"] > 3  # linear in coverage: overshoots by > 3

@@ -11,8 +11,10 @@ share :func:`cells`; :func:`fit_cell` is the predictor the quality report and th
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,10 @@ __all__ = [
 KINDS = ("all", "random")
 #: The headline predictor's measure family.
 HEADLINE = "all"
-#: Model families searched: all of them for the headline predictor, linear ones for the
-#: per-family rows (cheaper; a family is a handful of measures).
-HEADLINE_MODELS = pn.MODEL_FAMILIES
-FAMILY_MODELS = ("ridge", "pls")
+#: Model families fitted (each tuned by grouped inner CV, then averaged): ridge and PLS for the
+#: headline predictor and the per-family rows (:data:`quality.nested.DEFAULT_FAMILIES`).
+HEADLINE_MODELS = pn.DEFAULT_FAMILIES
+FAMILY_MODELS = pn.DEFAULT_FAMILIES
 #: Subsets and groups a cell needs to be cross-validated.
 MIN_SUBSETS, MIN_GROUPS = 8, 3
 
@@ -72,18 +74,51 @@ def cells(recs: pd.DataFrame, *, kinds: Sequence[str] = KINDS, study: str | None
 
 
 def _measures(part: pd.DataFrame, family: str) -> list[str]:
-    return [c for c in measure_columns(part, family=family) if part[c].std() > 0]
+    cols = measure_columns(part, family=family)
+    varies = part[cols].std().to_numpy() > 0 if cols else np.zeros(0, dtype=bool)
+    return [c for c, ok in zip(cols, varies) if ok]
 
 
 def _models(family: str) -> Sequence[str]:
     return HEADLINE_MODELS if family == HEADLINE else FAMILY_MODELS
 
 
+#: Fitted nested CVs of this process, keyed by :func:`_key` (least recently used dropped first):
+#: ``cv_table``, ``cv_predictions`` and ``importance_table`` of one summary refit nothing.
+_MEMO: OrderedDict[str, pn.NestedResult] = OrderedDict()
+MEMO_SIZE = 256  # a summary of 8 families x ~15 cells x 2 row sets fits
+
+
+def _key(part: pd.DataFrame, cols: Sequence[str], target: str, families: Sequence[str], folds: int, seed: int) -> str:
+    """Content hash of everything a nested CV of this cell reads: the used columns' values, the
+    target, the groups, the measures' names and the search (families, grid, folds, seed)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(part[list(cols) + [target]].to_numpy(np.float64)).tobytes())
+    h.update(pd.util.hash_array(part["group"].astype(str).to_numpy()).tobytes())
+    search = (tuple(cols), target, tuple(families), folds, seed, pn.ALPHAS, pn.PLS_COMPONENTS, pn.TRANSFORMS,
+              pn.SCREENS, pn.GBR_SCREENS, sorted(pn.GBR_PARAMS.items()), pn.TOP)  # fmt: skip
+    h.update(repr(search).encode())
+    return h.hexdigest()
+
+
 def _run(part: pd.DataFrame, family: str, target: str, *, folds: int, n_boot: int, seed: int) -> pn.NestedResult:
-    return pn.cross_validated(
-        part, _measures(part, family), target, groups=part["group"].to_numpy(), folds=folds,
-        families=_models(family), n_boot=n_boot, seed=seed,
-    )  # fmt: skip
+    """The nested CV of one cell, fitted once per process (:data:`_MEMO`); the group-bootstrap
+    interval is recomputed from the stored predictions, so ``n_boot`` never changes them."""
+    cols, models = _measures(part, family), _models(family)
+    key = _key(part, cols, target, models, folds, seed)
+    res = _MEMO.get(key)
+    if res is None:
+        res = pn.cross_validated(part, cols, target, groups=part["group"].to_numpy(), folds=folds,
+                                 families=models, n_boot=0, seed=seed)  # fmt: skip
+        for a in (res.predicted, res.measured, res.fold):
+            a.flags.writeable = False  # shared by every later call
+        _MEMO[key] = res
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    else:
+        _MEMO.move_to_end(key)
+    lo, hi = pn.group_interval(res.measured, res.predicted, part["group"].to_numpy(), n_boot, seed=seed)
+    return replace(res, ci_low=lo, ci_high=hi, importance=res.importance.copy())
 
 
 def cv_table(
@@ -186,7 +221,8 @@ def transfer_table(
         for (s2, d2, size2, kind2), (p2, _) in found.items():
             if (s2, size2, kind2) != (study, size, kind) or d2 == d1:
                 continue
-            cols = [c for c in _measures(p1, family) if c in _measures(p2, family)]
+            in_test = set(_measures(p2, family))
+            cols = [c for c in _measures(p1, family) if c in in_test]
             r2, _, chosen = pn.transfer(p1, p2, cols, target, groups=p1["group"].to_numpy(),
                                         families=_models(family), seed=seed)  # fmt: skip
             n = p2["n"].iloc[0] if "n" in p2.columns else np.nan

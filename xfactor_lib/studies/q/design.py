@@ -71,7 +71,9 @@ def load(run_dir: str | os.PathLike) -> pd.DataFrame:
 def measure_columns(recs: pd.DataFrame, *, family: str = "all") -> list[str]:
     """The ``q_`` columns of ``recs`` defined on every row: of one family, ``"pixel"`` (all
     but the embedding measures) or ``"all"``."""
-    cols = [c for c in recs.columns if c.startswith("q_") and recs[c].notna().all()]
+    q_cols = [c for c in recs.columns if c.startswith("q_")]
+    defined = recs[q_cols].notna().all().to_numpy() if q_cols else np.zeros(0, dtype=bool)
+    cols = [c for c, ok in zip(q_cols, defined) if ok]
     if family == "all":
         return cols
     if family == "pixel":
