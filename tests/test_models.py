@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,3 +150,20 @@ def test_pretrained_accepts_notebook_strings():
     assert [models.parse_pretrained(v) for v in ("auto", "TRUE", "false", True)] == ["auto", True, False, True]
     with pytest.raises(ValueError, match="pretrained.*maybe"):
         models.parse_pretrained("maybe")
+
+
+def test_rank_auc_equals_sklearn_macro_and_micro_with_ties_and_an_absent_class():
+    from sklearn.metrics import roc_auc_score
+
+    from xfactor_lib.training import fit
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 300)  # class 4 of K = 5 is absent
+    P = rng.dirichlet(np.ones(5), 300).round(2)  # rounded: many tied scores
+    got = fit.classification_metrics(y, P, K=5)
+    onehot, cols = np.eye(5)[y], [0, 1, 2, 3]
+    assert got["auc_macro"] == pytest.approx(roc_auc_score(onehot[:, cols], P[:, cols], average="macro"), abs=1e-12)
+    assert got["auc_micro"] == pytest.approx(roc_auc_score(onehot[:, cols], P[:, cols], average="micro"), abs=1e-12)
+    # a hand case: positives scored 0.9, 0.5; negatives 0.5, 0.1 -> pairs won 1 + 1 + 0.5 + 1 of 4
+    assert fit.rank_auc(np.array([[1], [1], [0], [0]]), np.array([[0.9], [0.5], [0.5], [0.1]]))[0] == 0.875
+    assert np.isnan(fit.classification_metrics(y, P, K=5, probabilistic=False)["auc_macro"])

@@ -27,7 +27,7 @@ from .config import (
     unit_float,
 )
 
-__all__ = ["fit_torch", "predict_proba_torch", "classification_metrics", "fit_model", "evaluate"]
+__all__ = ["fit_torch", "predict_proba_torch", "classification_metrics", "rank_auc", "fit_model", "evaluate"]
 
 
 def fit_torch(
@@ -149,6 +149,31 @@ def predict_proba_torch(model, X: np.ndarray, *, device: str = "auto", batch_siz
     return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
+def rank_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of each column from the Mann-Whitney rank sum (ties count half, as the ROC's trapezoids).
+
+    Equal to scikit-learn's ``roc_auc_score`` per column (one-vs-rest) without its per-call
+    validation, which cost ~25 ms per call on 2,000 test images.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (n, c), 0/1
+        Each column holds both values.
+    scores : ndarray, shape (n, c)
+
+    Returns
+    -------
+    ndarray, shape (c,)
+    """
+    from scipy.stats import rankdata
+
+    pos = np.asarray(labels, dtype=bool)
+    n_pos = pos.sum(axis=0).astype(np.float64)
+    n_neg = pos.shape[0] - n_pos
+    ranks = rankdata(np.asarray(scores, dtype=np.float64), axis=0)  # average ranks for ties
+    return ((ranks * pos).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
 def classification_metrics(
     y_true: np.ndarray, scores: np.ndarray, *, K: int, probabilistic: bool = True
 ) -> dict[str, Any]:
@@ -168,8 +193,6 @@ def classification_metrics(
         ``acc, error, bacc, auc_macro, auc_micro, acc_class_0 .. acc_class_{K-1}``; a class
         absent from ``y_true`` has NaN accuracy and is left out of ``bacc``.
     """
-    from sklearn.metrics import roc_auc_score
-
     y_true = np.asarray(y_true)
     pred = np.asarray(scores).argmax(axis=1)
     hit = pred == y_true
@@ -185,11 +208,8 @@ def classification_metrics(
         P = np.asarray(scores, dtype=np.float64)
         onehot = np.eye(K)[y_true]
         cols = np.flatnonzero(present)
-        try:
-            out["auc_macro"] = float(roc_auc_score(onehot[:, cols], P[:, cols], average="macro"))
-            out["auc_micro"] = float(roc_auc_score(onehot[:, cols], P[:, cols], average="micro"))
-        except ValueError:
-            pass
+        out["auc_macro"] = float(rank_auc(onehot[:, cols], P[:, cols]).mean())
+        out["auc_micro"] = float(rank_auc(onehot[:, cols].reshape(-1, 1), P[:, cols].reshape(-1, 1))[0])
     for k in range(K):
         out[f"acc_class_{k}"] = float(per[k])
     return out
