@@ -221,3 +221,20 @@ def test_fit_subsets_records_one_row_per_subset_with_its_metrics_and_protocol(di
     assert nets["steps_run"].tolist() == [1] and nets["n_test"].tolist() == [100]
     with pytest.raises(ValueError, match="manifest is empty"):
         training.fit_subsets(manifest.iloc[:0], tr, te, model="gnb")
+
+
+def test_cpu_threads_is_one_without_loading_torch_under_omp_num_threads_1_and_torch_s_count_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from xfactor_lib.training import cpu_threads; n = cpu_threads(); "
+        "print(n, 'torch' in sys.modules); import torch; print(cpu_threads(), torch.get_num_threads())"
+    )
+    for threads, loaded in (("1", "False"), ("2", "True")):
+        env = {**os.environ, "OMP_NUM_THREADS": threads}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        first, was_loaded, again, torch_count = out.split()
+        assert was_loaded == loaded and first == again == torch_count  # always torch's own count
+        assert threads != "1" or first == "1"

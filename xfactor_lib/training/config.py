@@ -22,6 +22,8 @@ imports none of them.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
@@ -182,7 +184,15 @@ class FitResult:
 
 
 def cpu_threads() -> int:
-    """torch's CPU thread count: CPU results of a net are reproducible for the same count."""
+    """torch's CPU thread count: CPU results of a net are reproducible for the same count.
+
+    Before torch is loaded (a scikit-learn model's cell) and with ``OMP_NUM_THREADS=1`` (a
+    sweep cell when the workers take all cores), 1: torch would start with one thread, and
+    importing it only to read that cost 4 s of a 14 s cell. (A larger setting is not read:
+    torch caps it at the cores it sees.)
+    """
+    if "torch" not in sys.modules and os.environ.get("OMP_NUM_THREADS", "").strip() == "1":
+        return 1
     import torch
 
     return int(torch.get_num_threads())
