@@ -291,6 +291,36 @@ def test_local_workers_run_cells_in_parallel(tmp_path, monkeypatch):
     assert rec["start"].max() < rec["end"].min()  # each cell was still running when the other started
 
 
+def test_order_sets_which_ready_cells_free_workers_take_first_and_typos_are_refused(tmp_path, monkeypatch):
+    from xfactor_lib.sweep import engine
+
+    monkeypatch.setattr(engine, "execute_notebook", _exec_in_process)
+    write_notebook(tmp_path / "tiny.ipynb", TEMPLATE)
+    stages = [
+        {"name": name, "template": "tiny.ipynb", "params": {"sleep": 0.3}, "grid": {"value": values}}
+        for name, values in (("first", [1, 2]), ("second", [3, 4]), ("third", [5, 6]))
+    ]
+    raw = {"name": "ordered", "stages": stages, "needs": {"second": [], "third": []}, "order": ["third", "first"]}
+    path = tmp_path / "ordered.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = sweep.load_config(path)
+    assert cfg.priority() == ["third", "first", "second"]  # unlisted stages follow in config order
+    report = sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True, workers=2, summaries=False)
+    assert (report["status"] == "done").all()
+    started = {}
+    for stage in ("first", "second", "third"):
+        for d in sweep.cell_dirs(tmp_path / "runs" / "ordered", stage):
+            started[d.name.split("--")[0] + str(json.loads((d / "metrics.json").read_text())["params"]["value"])] = (
+                json.loads((d / "metrics.json").read_text())["started"]
+            )
+    ranked = sorted(started, key=started.get)
+    assert set(ranked[:2]) == {"third5", "third6"} and set(ranked[2:4]) == {"first1", "first2"}
+    for bad, match in ((["thrid"], "unknown stage 'thrid'"), (["first", "first"], "at most once"), ("first", "lists")):
+        path.write_text(yaml.safe_dump({**raw, "order": bad}))
+        with pytest.raises(sweep.SweepConfigError, match=match):
+            sweep.load_config(path)
+
+
 def test_summaries_render_in_parallel_in_config_order_and_a_failure_stays_alone(tmp_path, monkeypatch):
     from types import SimpleNamespace
 

@@ -27,7 +27,7 @@ from .._validation import closest
 
 SCALES = ("smoke", "quick", "paper")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOP_KEYS = ("name", "include", "stages", "needs", "summaries")
+TOP_KEYS = ("name", "include", "stages", "needs", "order", "summaries")
 STAGE_KEYS = ("name", "template", "params", "grid", "overrides", "exclude", "scales")
 SCALE_KEYS = ("params", "grid", "overrides", "exclude")
 OVERRIDE_KEYS = ("match", "params")
@@ -84,6 +84,8 @@ class SweepConfig:
     ``needs`` maps a stage to the earlier stages it reads from. A stage not in it needs
     every earlier stage (the stages run in order); one in it may start as soon as the
     stages it names have finished, beside others (``sweep`` with local workers).
+    ``order`` lists stages in the order a free worker takes their ready cells (the stages
+    it leaves out follow, in config order); it changes no dependency.
     """
 
     name: str
@@ -92,6 +94,12 @@ class SweepConfig:
     summaries: list[Path]
     path: Path
     needs: dict[str, list[str]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+    def priority(self) -> list[str]:
+        """Every stage name, in the order a free worker takes ready cells."""
+        names = [s.name for s in self.stages]
+        return [n for n in self.order if n in names] + [n for n in names if n not in self.order]
 
     def cells(self) -> list[Cell]:
         return [c for s in self.stages for c in s.cells(self.scale)]
@@ -289,7 +297,21 @@ def load_config(path: str | os.PathLike, *, scale: str = "quick", _seen: tuple =
     if dup:
         raise SweepConfigError(f"{path.name}: stage names must be unique; repeated: {dup}")
     needs.update(_check_needs(raw.get("needs"), names, path.name))
-    return SweepConfig(str(raw.get("name") or path.stem), scale, stages, summaries, path, needs)
+    order = _check_order(raw.get("order"), names, path.name)
+    return SweepConfig(str(raw.get("name") or path.stem), scale, stages, summaries, path, needs, order)
+
+
+def _check_order(raw: Any, names: list[str], where: str) -> list[str]:
+    """``order: [stage, ...]``: stages of the config, each at most once."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SweepConfigError(f"{where}: 'order' lists stage names (the order free workers take them), got {raw!r}")
+    _unknown_keys([str(n) for n in raw], names, f"{where}: order", "stage")
+    dup = sorted({str(n) for n in raw if raw.count(n) > 1})
+    if dup:
+        raise SweepConfigError(f"{where}: order names each stage at most once; repeated: {dup}")
+    return [str(n) for n in raw]
 
 
 def _check_needs(raw: Any, names: list[str], where: str) -> dict[str, list[str]]:

@@ -299,6 +299,7 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
         if client is None and workers > 1:
             names = [s.name for s in chosen]
             needs = {n: [d for d in cfg.dependencies(n) if d in names] for n in names}
+            todo = {n: todo[n] for n in cfg.priority() if n in todo}
             for res in _execute_graph(todo, needs, run_dir, workers=workers, quiet=quiet, bar=bar, inputs=inputs):
                 report(res)
         else:  # one stage after another (one process, or a dask cluster)
@@ -316,13 +317,14 @@ def _run_stages(cfg: SweepConfig, run_dir: Path, wanted: set[str] | None, *, wor
 def _execute_graph(
     todo: dict[str, list[Cell]], needs: dict[str, list[str]], run_dir: Path, *, workers, quiet, bar, inputs=None
 ):
-    """Run the cells of ``todo`` (stage -> cells, in config order) on ``workers`` local processes.
+    """Run the cells of ``todo`` (stage -> cells, in priority order) on ``workers`` local processes.
 
     A stage's cells start once every stage it ``needs`` has finished (all its cells ran,
     whatever their status, as one stage after another would). At most ``workers`` cells
-    are in flight, and a free worker takes the ready cell that comes first in the config,
-    so the stages of one study keep their order and an independent study fills the gaps
-    (e.g. study E's surrogate beside study X's longest training cell).
+    are in flight, and a free worker takes the ready cell that comes first in ``todo``
+    (the config's ``order``, else its stage order), so the stages of one study keep their
+    order and an independent study fills the gaps (e.g. study E's surrogate beside study
+    X's training cells, and its coresets beside study Q's measures at the end).
     """
     order = {name: i for i, name in enumerate(todo)}
     left = {name: len(cells) for name, cells in todo.items()}
