@@ -24,6 +24,7 @@ from ..dynamics import Dynamics
 from ..studies.e.summary import METHOD_LABELS, coreset_table, method_order, rate_label
 
 __all__ = [
+    "ABLATIONS",
     "METHOD_LABELS",
     "coreset_table",
     "accuracy_vs_rate",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: Panels of the ablation figure: (a) Fig. 3 single, (b) Fig. 3 dual, (c)-(d) Fig. 4.
 ABLATION_PANELS = (("exp_s", "var_s"), ("exp_d", "var_d"), ("var_s", "var_d"), ("exp_s", "exp_d"))
+
+#: The EVA ablation methods (Figs. 3-4): variance or mean of S, one window or two.
+ABLATIONS = ("var_s", "exp_s", "var_d", "exp_d")
 
 
 def _check_summary(summary: pd.DataFrame) -> None:
@@ -172,7 +176,7 @@ def ablation_plot(
         when there are several); a panel whose methods have no rows says so in its title.
     """
     _check_summary(summary)
-    ablations = {"var_s", "exp_s", "var_d", "exp_d"}
+    ablations = set(ABLATIONS)
     has = summary[summary["method"].isin(ablations)]
     if has.empty:
         raise ValueError(
