@@ -56,10 +56,10 @@ plots.study_e.accuracy_by_family(summary, e.paired_differences(recs, metric=metr
 # ## Ablations (Figs. 3-4) — variance or mean of S, one window or two
 
 # %%
-if summary["method"].isin(plots.study_e.ABLATIONS).any():
-    plots.study_e.ablation_plot(summary, metric=metric)
-else:
+has_ablations = summary["method"].isin(plots.study_e.ABLATIONS).any()
+if not has_ablations:
     print(f"This run has none of the ablation methods {', '.join(plots.study_e.ABLATIONS)}: no ablation figure.")
+plots.study_e.ablation_plot(summary, metric=metric) if has_ablations else None
 
 # %% [markdown]
 # ## Window combinations (Fig. 5) — validation accuracy of the EVA coreset per window pair and rate
