@@ -10,6 +10,7 @@ float where an int is needed, int16 pixels), ``ValueError`` when the type is rig
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -72,6 +73,15 @@ def check_choice(value: Any, what: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}{closest(value, allowed)}; choose from {list(allowed)}")
     return value
+
+
+def check_positive(value: Any, what: str) -> float:
+    """A finite real number > 0 (a kernel width, a scale)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a positive number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what} must be a finite number > 0, got {value}")
+    return float(value)
 
 
 def check_rate(rate: Any, what: str = "rate") -> float:

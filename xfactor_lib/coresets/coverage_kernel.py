@@ -19,7 +19,6 @@ k-means cluster ids (:func:`xfactor_lib.coresets.anchors.kmeans_labels`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -149,8 +148,7 @@ def kernel_coverage_select(
     N = F.shape[0]
     groups, budgets = anchors.group_budgets(y, N, rate, n, unlabeled, K)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a number > 0, got {scale!r}")
+    scale = v.check_positive(scale, "scale")
     # on unit rows, 1 - cos = |a - b|^2 / 2: the data scale in cosine distance from Euclidean nearest distances
     if tau is None:
         tau = scale * _data_scale(F, groups, cosine, seed)

@@ -21,7 +21,6 @@ at most ``max_clients`` (2,048) images of the class; the kernel is computed in r
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -114,12 +113,8 @@ def herding_select(
     groups, budgets = anchors.group_budgets(y, F.shape[0], rate, n, unlabeled, K)
     max_clients = v.check_int(max_clients, "max_clients", low=1)
     block_size = v.check_int(block_size, "block_size", low=1)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a number > 0, got {scale!r}")
-    if tau is None:
-        tau = scale * similarity.tau_data(F, groups, seed=seed)
-    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau must be a number > 0, got {tau!r}")
+    scale = v.check_positive(scale, "scale")
+    tau = v.check_positive(scale * similarity.tau_data(F, groups, seed=seed) if tau is None else tau, "tau")
     rng = np.random.default_rng(seed)
     chosen = []
     for g in np.flatnonzero(budgets):

@@ -17,14 +17,13 @@ visible (:func:`xfactor_lib._validation.resolve_device`).
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_block_size, check_images, check_labels, resolve_device
+from .._validation import check_block_size, check_images, check_labels, check_positive, resolve_device
 from ._gram import CANCEL_TOL, Backend, Gram, slices
 
 __all__ = [
@@ -49,11 +48,7 @@ CPU_TILE, GPU_TILE = 1024, 8192
 
 
 def check_tau(tau: Any) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
-        raise TypeError(f"tau must be a positive number, got {tau!r}")
-    if not (math.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau must be a finite number > 0, got {tau}")
-    return float(tau)
+    return check_positive(tau, "tau")
 
 
 def check_z_values(Z: Any, what: str) -> None:
