@@ -39,7 +39,8 @@ Markdown(q.verdict(recs, cv=cv, note=sweep.read_note(run_dir, q.STAGES)))
 # transform (none / logit of proportions and log of other positive measures), screening and
 # penalty of ridge and of PLS are chosen by a grouped inner 8-fold on the training part only;
 # the prediction averages each family's 5 best configurations, then the two families. `kinds`: all design subsets,
-# or random subsets alone; `ceiling`: split-half reliability of the target over models. 95 %
+# or random subsets alone; `ceiling`: split-half reliability of the target over models; `ceiling_test`: its
+# reliability over the two halves of the test sample (what a measure of the training split can reach). 95 %
 # bootstrap CI over groups. The figure shows `kinds = all`.
 
 # %%
@@ -85,7 +86,8 @@ q.save_table(importance, out_dir, "40_study_q_importance.csv")
 importance.groupby(["study", "dataset", "size", "kinds"]).head(5).round(3)
 
 # %% [markdown]
-# Standardized ridge weights of a single ridge on all measures (descriptive, whole cell):
+# Signed weights of the headline predictor fitted on each whole cell (the one the quality report
+# and the explorer use): coefficients on transformed, standardized measures, averaged over its ensemble.
 
 # %%
 weights = q.weights_table(recs)

@@ -167,3 +167,13 @@ def test_rank_auc_equals_sklearn_macro_and_micro_with_ties_and_an_absent_class()
     # a hand case: positives scored 0.9, 0.5; negatives 0.5, 0.1 -> pairs won 1 + 1 + 0.5 + 1 of 4
     assert fit.rank_auc(np.array([[1], [1], [0], [0]]), np.array([[0.9], [0.5], [0.5], [0.1]]))[0] == 0.875
     assert np.isnan(fit.classification_metrics(y, P, K=5, probabilistic=False)["auc_macro"])
+
+
+def test_half_test_errors_are_the_errors_on_even_and_odd_rows():
+    from xfactor_lib.training import fit
+
+    y = np.array([0, 1, 2, 0, 1, 2, 0])
+    pred = np.array([0, 1, 0, 0, 2, 2, 1])  # wrong at rows 2, 4, 6 (all even)
+    got = fit.classification_metrics(y, np.eye(3)[pred], K=3)
+    assert got["error_even"] == pytest.approx(3 / 4) and got["error_odd"] == 0.0
+    assert got["error"] == pytest.approx(3 / 7)

@@ -221,3 +221,25 @@ def test_logit_keeps_a_held_out_coverage_far_below_the_training_ones_on_scale():
         err[transform] = np.abs(fitted.predict(F_held) - np.log(u_held)).max()
     assert err["logit"] < 0.3  # logit(x) = log(1 - u) - log(u): off by log(1 - u) only
     assert err["log"] > 3 and err["none"] > 3  # linear in coverage: overshoots by > 3
+
+
+def test_linear_weights_average_the_members_coefficients_as_the_predictions_are():
+    rng = np.random.default_rng(8)
+    F = rng.normal(size=(60, 4))
+    t = 2.0 * F[:, 0] - 1.0 * F[:, 2] + 0.1 * rng.normal(size=60)
+    fit = pn.fit_selected(F, t, np.arange(60), families=("ridge", "pls"), seed=0)
+    w = pn.linear_weights(fit, 4)
+    # by hand: the mean over the families of the mean over each family's leaders of its coefficients
+    fams = []
+    for fam in fit.fits:
+        members = fam.fits if isinstance(fam, pn.Ensemble) else [fam]
+        per = []
+        for m in members:
+            c = np.zeros(4)
+            c[m.cols] = m.model.coef
+            per.append(c)
+        fams.append(np.mean(per, axis=0))
+    np.testing.assert_allclose(w, np.mean(fams, axis=0))
+    assert w[0] > 0 > w[2] and abs(w[0]) > abs(w[1]) and abs(w[2]) > abs(w[3])
+    # a linear prediction is the weights times the standardized (untransformed here) measures
+    assert np.corrcoef(fit.predict(F), F @ w)[0, 1] > 0.99

@@ -90,12 +90,14 @@ def test_subset_measures_match_brute_force_on_pixels():
     idx = np.concatenate([rng.choice(np.flatnonzero(y == k), 6, replace=False) for k in range(3)])
     got = quality.measures(X[idx], y[idx], reference=ref, index=idx)
     V = X.reshape(len(X), -1).astype(np.float64) / 255
-    rmsd = cdist(V[idx], V[ref.index[ref.probe]]) / np.sqrt(16)
-    same = idx[:, None] == ref.index[ref.probe][None, :]
     py = ref.y[ref.probe]
-    # 1-NN vote with a probe image never its own neighbour
-    D = np.where(same, np.inf, rmsd)
-    assert got["q_probe_knn1_err"] == pytest.approx((y[idx][D.argmin(axis=0)] != py).mean())
+    # kNN votes: on the probe images outside the subset
+    keep = ~np.isin(ref.index[ref.probe], idx)
+    assert 0 < keep.sum() < keep.size
+    D, pk = cdist(V[idx], V[ref.index[ref.probe]][keep]) / np.sqrt(16), py[keep]
+    assert got["q_probe_knn1_err"] == pytest.approx((y[idx][D.argmin(axis=0)] != pk).mean())
+    per_class = [(y[idx][D.argmin(axis=0)] != pk)[pk == k].mean() for k in range(3)]
+    assert got["q_probe_knn1_err_max"] == pytest.approx(max(per_class))
     # class-conditional MMD and OT against the probe, mean over classes (the same image at distance 0)
     mmd, ot_ = [], []
     for k in range(3):
@@ -138,5 +140,37 @@ def test_centroid_error_by_brute_force():
     got = quality.measures(X[idx], y[idx], reference=ref, index=idx)
     V = X.reshape(90, -1) / 255
     means = np.stack([V[idx][y[idx] == k].mean(axis=0) for k in range(3)])
-    probe = ref.index[ref.probe]
-    assert got["q_probe_centroid_err"] == pytest.approx((cdist(V[probe], means).argmin(axis=1) != y[probe]).mean())
+    every = ref.index[~np.isin(ref.index, idx)]  # scored on the reference outside the subset
+    assert got["q_probe_centroid_err"] == pytest.approx((cdist(V[every], means).argmin(axis=1) != y[every]).mean())
+
+
+def test_votes_stream_over_reference_blocks_and_match_kernel_ridge(monkeypatch):
+    from sklearn.kernel_ridge import KernelRidge
+
+    rng = np.random.default_rng(6)
+    X = rng.integers(0, 256, size=(150, 1, 3, 3), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 50)
+    ref = quality.make_reference(X, y, per_class=40, probe_per_class=10, seed=3)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == k), 7, replace=False) for k in range(3)])
+    whole = quality.measures(X[idx], y[idx], reference=ref, index=idx)
+    monkeypatch.setattr(qp, "VOTE_BLOCK", 7)  # 18 blocks of the 120 reference images
+    blocked = quality.measures(X[idx], y[idx], reference=ref, index=idx)
+    for name in qp.names():
+        assert blocked[name] == pytest.approx(whole[name], rel=1e-6), name
+    # the kernel ridge classifier of the subset on every reference image outside it
+    V = X.reshape(150, -1) / 255
+    h = qp.KRR_SCALES[0] * ref.tau
+    model = KernelRidge(alpha=qp.KRR_PENALTY, kernel="rbf", gamma=1 / (2 * 9 * h**2)).fit(V[idx], np.eye(3)[y[idx]])
+    out = ~np.isin(ref.index, idx)
+    wrong = model.predict(V[ref.index[out]]).argmax(1) != ref.y[out]
+    assert whole[f"q_probe_krr{qp._tag(qp.KRR_SCALES[0])}_err"] == pytest.approx(wrong.mean())
+
+
+def test_votes_are_nan_when_the_subset_is_the_whole_reference():
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 256, size=(30, 1, 3, 3), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 10)
+    ref = quality.make_reference(X, y, per_class=5, probe_per_class=5, seed=0)
+    got = quality.measures(X[ref.index], y[ref.index], reference=ref, index=ref.index)
+    assert np.isnan(got["q_probe_knn1_err"]) and np.isnan(got["q_probe_centroid_err"])
+    assert np.isfinite(got["q_probe_mmd_mean"])

@@ -9,6 +9,7 @@ import pytest
 from xfactor_lib import records, stats, subsets, sweep
 from xfactor_lib.data import load_dataset
 from xfactor_lib.studies import q
+from xfactor_lib.studies.q import cv as q_cv
 
 
 # --------------------------------------------------------------------------- synthetic records
@@ -81,6 +82,32 @@ def test_x_targets_are_mean_z_over_the_non_gnb_models():
     want = kept.groupby("subset_id")["z"].mean()
     np.testing.assert_allclose(got.loc[want.index, "z_mean"], want, rtol=1e-12)
     assert (got["z_models"] == 2).all()
+    assert "zt_even" not in got.columns  # records without half-test errors
+
+
+def test_x_targets_on_each_half_of_the_test_sample_and_the_test_split_ceiling():
+    rng = np.random.default_rng(3)
+    rows = [
+        {"subset_id": f"s{i}", "kind": "random" if i < 8 else "selected", "dataset": "d", "n": 5, "model": m,
+         "error": rng.uniform(0.1, 0.5), "error_even": rng.uniform(0.1, 0.5), "error_odd": rng.uniform(0.1, 0.5)}
+        for i in range(10) for m in ("gnb", "rf", "svc")
+    ]  # fmt: skip
+    recs = pd.DataFrame(rows)
+    got = q.x_targets(recs).set_index("subset_id")
+    kept = recs[recs["model"] != "gnb"]
+    halves = {}
+    for half in ("even", "odd"):  # by hand: Z against the random rows of the same model, mean over models
+        z = []
+        for _, g in kept.groupby("model"):
+            ran = g.loc[g["kind"] == "random", f"error_{half}"]
+            z.append(((g[f"error_{half}"] - ran.mean()) / ran.std(ddof=1)).to_numpy())
+        halves[half] = np.mean(z, axis=0)
+        order = kept.groupby("model").get_group("rf")["subset_id"]
+        np.testing.assert_allclose(got.loc[order, f"zt_{half}"], halves[half], rtol=1e-12)
+    r = np.corrcoef(halves["even"], halves["odd"])[0, 1]
+    part = got.reset_index()
+    assert q_cv.ceiling_test(part) == pytest.approx(2 * r / (1 + r))
+    assert np.isnan(q_cv.ceiling_test(part.drop(columns="zt_odd")))
 
 
 # --------------------------------------------------------------------------- analysis

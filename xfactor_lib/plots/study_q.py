@@ -117,7 +117,8 @@ def coverage_vs_diversity(
 
 
 def predictor_weights(weights: pd.DataFrame, *, study: str = "x", top: int = 8) -> Figure:
-    """Standardized ridge weights of the predictor's ``top`` measures, one panel per (dataset, size)."""
+    """Signed weights of the headline predictor's ``top`` measures, one panel per (dataset, size)
+    (:func:`xfactor_lib.studies.q.weights_table`)."""
     check_frame(weights, ["study", "dataset", "size", "n", "measure", "weight"], what="weights")
     part = weights[weights["study"] == study]
     if part.empty:
@@ -131,7 +132,7 @@ def predictor_weights(weights: pd.DataFrame, *, study: str = "x", top: int = 8) 
         ax.axvline(0, color="k", lw=0.8)
         ax.tick_params(axis="y", labelsize=7)
         ax.set_title(_cell_title(study, dataset, size, cell["n"].iloc[0]), fontsize=9)
-        ax.set_xlabel("weight (per sd of the measure)")
+        ax.set_xlabel("weight (per sd of the transformed measure)")
     return fig
 
 

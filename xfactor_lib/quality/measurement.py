@@ -94,7 +94,8 @@ class Reference:
     means : ndarray, shape (K, D), float64
         Class mean images (of the whole training split).
     probe : ndarray, shape (P,), int64
-        Rows of the reference that the labelled measures use (class-balanced).
+        Rows of the reference that the labelled measures use (class-balanced); the kernel ridge
+        and nearest-centroid votes use every reference image outside the subset instead.
     E : ndarray, shape (R, d), float64, or None
         Unit-norm embeddings of the reference images.
     tau_emb : float or None
@@ -138,8 +139,9 @@ def make_reference(
     per_class : int
         Images per class (all of a class when it has fewer); 0 means every image.
     probe_per_class : int
-        Reference images per class the labelled measures (ambiguity, 1-NN and kernel
-        classifier coverage) compare with: a seeded part of the reference; 0 means all.
+        Reference images per class the labelled measures (ambiguity, kNN and kernel classifier
+        votes, MMD, OT) compare with: a seeded part of the reference; 0 means all. The kernel
+        ridge and nearest-centroid votes always use the whole reference.
     seed : int
         Seed of the draws.
     embed : ndarray, shape (N, d), optional

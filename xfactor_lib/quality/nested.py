@@ -39,6 +39,7 @@ __all__ = [
     "group_bootstrap",
     "group_folds",
     "group_interval",
+    "linear_weights",
     "noise_ceiling",
     "transfer",
 ]
@@ -361,6 +362,20 @@ class Ensemble:
 
     def predict(self, F: np.ndarray) -> np.ndarray:
         return np.mean([f.predict(F) for f in self.fits], axis=0)
+
+
+def linear_weights(fit: Fitted | Ensemble, p: int) -> np.ndarray:
+    """The signed coefficient of each of ``p`` measures in a fitted linear predictor: shape (p,).
+
+    Each measure's coefficient on its transformed, standardized value, averaged as the
+    predictions are (over a family's leaders, then over families; 0 where a configuration
+    screened it out). NaN for a member without a linear coefficient (gradient boosting).
+    """
+    if isinstance(fit, Ensemble):
+        return np.mean([linear_weights(f, p) for f in fit.fits], axis=0)
+    w = np.zeros(p)
+    w[fit.cols] = getattr(fit.model, "coef", np.nan)
+    return w
 
 
 def _matrix(frame: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:

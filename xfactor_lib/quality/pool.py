@@ -106,6 +106,9 @@ class Pool:
         Whether most of an image's ``AMBIGUITY_K`` nearest probe images have another label.
     typ_own, typ_other : ndarray, shape (U,)
         RMSD to the own class mean; largest RMSD to another class's mean.
+    index : ndarray, shape (U,), int
+        Positions of the pool images in the training split (-1 when unknown): an image that is
+        also a reference image is never its own neighbour.
     """
 
     y: np.ndarray
@@ -120,6 +123,7 @@ class Pool:
     ambiguous_emb: np.ndarray | None
     typ_own: np.ndarray
     typ_other: np.ndarray
+    index: np.ndarray
 
 
 def build_pool(ref: Any, V: np.ndarray, y: np.ndarray, index: np.ndarray, E: np.ndarray | None) -> Pool:
@@ -147,7 +151,8 @@ def build_pool(ref: Any, V: np.ndarray, y: np.ndarray, index: np.ndarray, E: np.
     typ_own = R[np.arange(y.size), y]
     R[np.arange(y.size), y] = -np.inf
     probe, probe_emb = probe.T.copy(), None if probe_emb is None else probe_emb.T.copy()
-    return Pool(y, V, E, where, own, own_emb, probe, probe_emb, ambiguous, ambiguous_emb, typ_own, R.max(axis=1))
+    return Pool(y, V, E, where, own, own_emb, probe, probe_emb, ambiguous, ambiguous_emb, typ_own, R.max(axis=1),
+                np.asarray(index, dtype=np.int64))  # fmt: skip
 
 
 def _majority_other(probe_y: np.ndarray, block: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:

@@ -190,13 +190,17 @@ def classification_metrics(
     Returns
     -------
     dict
-        ``acc, error, bacc, auc_macro, auc_micro, acc_class_0 .. acc_class_{K-1}``; a class
-        absent from ``y_true`` has NaN accuracy and is left out of ``bacc``.
+        ``acc, error, error_even, error_odd, bacc, auc_macro, auc_micro, acc_class_0 ..
+        acc_class_{K-1}``; a class absent from ``y_true`` has NaN accuracy and is left out of
+        ``bacc``. ``error_even`` / ``error_odd``: the error on the test rows at even / odd
+        positions (two halves of a shuffled test sample; study Q's test-split reliability).
     """
     y_true = np.asarray(y_true)
     pred = np.asarray(scores).argmax(axis=1)
     hit = pred == y_true
     out: dict[str, Any] = {"acc": float(hit.mean()), "error": float(1 - hit.mean())}
+    out["error_even"] = float(1 - hit[0::2].mean()) if hit.size else float("nan")
+    out["error_odd"] = float(1 - hit[1::2].mean()) if hit.size > 1 else float("nan")
     per = np.full(K, np.nan)
     counts = np.bincount(y_true, minlength=K)
     sums = np.bincount(y_true, weights=hit, minlength=K)

@@ -30,6 +30,7 @@ __all__ = [
     "KINDS",
     "cells",
     "ceiling",
+    "ceiling_test",
     "cv_predictions",
     "cv_table",
     "fit_cell",
@@ -59,6 +60,20 @@ def ceiling(part: pd.DataFrame) -> float:
     """Split-half reliability over models of the target of these rows (NaN without per-model columns)."""
     cols = model_columns(part)
     return pn.noise_ceiling(part[cols].to_numpy(float)) if len(cols) >= 2 else float("nan")
+
+
+def ceiling_test(part: pd.DataFrame) -> float:
+    """Test-split reliability of the target of these rows: the correlation of the target measured
+    on the two halves of the test sample (``zt_even``, ``zt_odd``), Spearman-Brown corrected.
+
+    A measure of the training split cannot predict which test images a subset happens to get
+    right; when this is well below :func:`ceiling`, the models share test-split luck that no
+    such measure can reach. NaN without the half columns (records from before they existed).
+    """
+    cols = ["zt_even", "zt_odd"]
+    if not all(c in part.columns and part[c].notna().all() for c in cols):
+        return float("nan")
+    return pn.noise_ceiling(part[cols].to_numpy(float))
 
 
 def cells(recs: pd.DataFrame, *, kinds: Sequence[str] = KINDS, study: str | None = None):
@@ -135,12 +150,13 @@ def cv_table(
     Returns
     -------
     DataFrame
-        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, subsets,
-        groups, folds, chosen`` (``chosen``: the configuration most outer folds chose).
+        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, ceiling_test,
+        subsets, groups, folds, chosen`` (``chosen``: the configuration most outer folds chose;
+        ``ceiling_test``: :func:`ceiling_test`).
     """
     rows = []
     for (study, dataset, size, kind), part, target in cells(recs, kinds=kinds):
-        ceil = ceiling(part)
+        ceil, ceil_test = ceiling(part), ceiling_test(part)
         n = part["n"].iloc[0] if "n" in part.columns and part["n"].notna().all() else np.nan
         for fam in families:
             cols = _measures(part, fam)
@@ -151,11 +167,11 @@ def cv_table(
             rows.append(
                 {"study": study, "dataset": dataset, "size": size, "n": n, "kinds": kind, "family": fam,
                  "measures": len(cols), "r2": res.r2, "lo": res.ci_low, "hi": res.ci_high, "ceiling": ceil,
-                 "subsets": len(part), "groups": part["group"].nunique(), "folds": res.folds,
+                 "ceiling_test": ceil_test, "subsets": len(part), "groups": part["group"].nunique(), "folds": res.folds,
                  "chosen": f"{chosen} ({count}/{res.folds})"}
             )  # fmt: skip
-    cols = ["study", "dataset", "size", "n", "kinds", "family", "measures", "r2", "lo", "hi", "ceiling", "subsets",
-            "groups", "folds", "chosen"]  # fmt: skip
+    cols = ["study", "dataset", "size", "n", "kinds", "family", "measures", "r2", "lo", "hi", "ceiling", "ceiling_test",
+            "subsets", "groups", "folds", "chosen"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -35,12 +35,23 @@ def x_targets(recs: pd.DataFrame, *, exclude: Iterable[str] = ("gnb",)) -> pd.Da
     -------
     DataFrame
         ``subset_id, z_mean, z_models`` (models averaged), and one ``zm_<model>`` column per
-        model (its Z, mean over seeds): the noise ceiling splits the models in halves.
+        model (its Z, mean over seeds): the noise ceiling splits the models in halves. With the
+        records' half-test errors (``error_even``, ``error_odd``) also ``zt_even``, ``zt_odd``:
+        the target measured on each half of the test sample (the test-split reliability).
     """
     check_frame(recs, ["subset_id", "model", "kind", "error", "dataset", "n"], what="x_train records")
     kept = recs[~recs["model"].isin(set(exclude))].copy()
     kept["z"] = stats.zscores(kept)
-    out = kept.groupby("subset_id").agg(z_mean=("z", "mean"), z_models=("model", "nunique"))
+    agg = {"z_mean": ("z", "mean"), "z_models": ("model", "nunique")}
+    halves = {"even": "error_even", "odd": "error_odd"}
+    if all(c in kept.columns and kept[c].notna().all() for c in halves.values()):
+        try:
+            for half, col in halves.items():
+                kept[f"zt_{half}"] = stats.zscores(kept, value=col)
+                agg[f"zt_{half}"] = (f"zt_{half}", "mean")
+        except ValueError:  # a half with (nearly) constant random errors: no test-split reliability
+            agg = {k: a for k, a in agg.items() if not k.startswith("zt_")}
+    out = kept.groupby("subset_id").agg(**agg)
     per_model = kept.pivot_table(index="subset_id", columns="model", values="z", aggfunc="mean")
     out = out.join(per_model.rename(columns=lambda m: f"zm_{m}"))
     return out.reset_index()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ... import quality, regression
 from ..._validation import check_frame
+from ...quality import nested as pn
 from ...quality import predictor
 from .._common import interval, listing
 from . import cv as q_nested
@@ -67,7 +68,7 @@ def cv_table(
     Returns
     -------
     DataFrame
-        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, subsets,
+        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, ceiling_test, subsets,
         groups, folds, chosen``.
     """
     return q_nested.cv_table(recs, families=families, kinds=kinds, n_boot=n_boot, seed=seed, folds=folds)
@@ -130,16 +131,23 @@ def transfer_table(recs: pd.DataFrame, *, family: str = "all") -> pd.DataFrame:
 
 
 def weights_table(recs: pd.DataFrame, *, family: str = "all", top: int = 8) -> pd.DataFrame:
-    """The ``top`` standardized ridge weights of the predictor fitted on each whole cell.
+    """The ``top`` signed weights of the headline predictor fitted on each whole cell.
+
+    The predictor is :func:`q_nested.fit_cell` (the one the quality report and the explorer
+    use); a weight is a measure's coefficient on its transformed, standardized value, averaged
+    over the ensemble (:func:`predictor_nested.linear_weights`).
 
     Returns
     -------
     DataFrame
-        ``study, dataset, size, n, measure, family, weight, logged``.
+        ``study, dataset, size, n, measure, family, weight`` (largest ``|weight|`` first).
     """
     frames = []
     for (study, dataset, size), part, target in design_cells(recs):
-        w = predictor.weights(part, _family_measures(part, family), target).head(top)
+        fitted, measures = q_nested.fit_cell(part, target, family=family)
+        w = pd.DataFrame({"measure": measures, "weight": pn.linear_weights(fitted, len(measures))})
+        w = w[w["weight"] != 0].reindex(w["weight"].abs().sort_values(ascending=False).index).head(top)
+        w = w.dropna().reset_index(drop=True)
         w.insert(0, "n", cell_label(part)["n"])
         w.insert(0, "size", size)
         w.insert(0, "dataset", dataset)
@@ -232,7 +240,9 @@ def verdict(recs: pd.DataFrame, *, cv: pd.DataFrame | None = None, note: str = "
         def at(rows: pd.DataFrame, unit: str = unit) -> str:
             return "; ".join(
                 f"{unit} = {int(r[unit])}: {interval(r['r2'], r['lo'], r['hi'])}"
-                + (f" (ceiling {r['ceiling']:.2f})" if np.isfinite(r.get("ceiling", np.nan)) else "")
+                + (f" (ceiling {r['ceiling']:.2f}" if np.isfinite(r.get("ceiling", np.nan)) else "")
+                + (f", test-split {r['ceiling_test']:.2f}" if np.isfinite(r.get("ceiling_test", np.nan)) else "")
+                + (")" if np.isfinite(r.get("ceiling", np.nan)) else "")
                 for _, r in rows.iterrows()
             )
 
@@ -256,7 +266,9 @@ def verdict(recs: pd.DataFrame, *, cv: pd.DataFrame | None = None, note: str = "
             f"Out-of-sample R² of the headline predictor (nested grouped "
             f"{listing(sorted(set(size_info['folds'])))}-fold: penalty, transform, screening and model family "
             f"chosen inside the training folds; {counts} per cell; 95 % group-bootstrap CI; ceiling: split-half "
-            f"reliability of the target over models), {'; '.join(sets)}. Best single family: {'; '.join(best)}."
+            f"reliability of the target over models; test-split: its reliability over the two halves of the test "
+            f"sample, which bounds what a measure of the training split can reach), {'; '.join(sets)}. "
+            f"Best single family: {'; '.join(best)}."
         )
     gain = a_gain(recs)
     if len(gain):
