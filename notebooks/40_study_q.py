@@ -40,8 +40,9 @@ Markdown(q.verdict(recs, cv=cv, note=sweep.read_note(run_dir, q.STAGES)))
 # penalty of ridge and of PLS are chosen by a grouped inner 8-fold on the training part only;
 # the prediction averages each family's 5 best configurations, then the two families. `kinds`: all design subsets,
 # or random subsets alone; `ceiling`: split-half reliability of the target over models; `ceiling_test`: its
-# reliability over the two halves of the test sample (what a measure of the training split can reach). 95 %
-# bootstrap CI over groups. The figure shows `kinds = all`.
+# reliability over the two halves of the test sample; `ceiling_both`: the share of its variance shared by models
+# and test halves alike (what a measure of the training split can reach at most). 95 % bootstrap CI over groups.
+# The figure shows `kinds = all`.
 
 # %%
 q.save_table(cv, out_dir, "40_study_q_cv.csv")

@@ -243,3 +243,30 @@ def test_linear_weights_average_the_members_coefficients_as_the_predictions_are(
     assert w[0] > 0 > w[2] and abs(w[0]) > abs(w[1]) and abs(w[2]) > abs(w[3])
     # a linear prediction is the weights times the standardized (untransformed here) measures
     assert np.corrcoef(fit.predict(F), F @ w)[0, 1] > 0.99
+
+
+def _facets(rng, n, M, su, sv, se):
+    """Scores s + u_m + v_h + e_mh of n subsets, M models, 2 test halves (variances 1, su, sv, se)."""
+    s = rng.normal(size=(n, 1, 1))
+    X = s + rng.normal(scale=np.sqrt(su), size=(n, M, 1)) + rng.normal(scale=np.sqrt(sv), size=(n, 1, 2))
+    X = X + rng.normal(scale=np.sqrt(se), size=(n, M, 2))
+    return X.mean(axis=2), X[:, :, 0], X[:, :, 1]
+
+
+@pytest.mark.parametrize(("M", "su", "sv", "se"), [(4, 1.0, 0.5, 2.0), (5, 0.3, 2.0, 1.0), (2, 0.5, 0.5, 0.5)])
+def test_two_facet_ceiling_recovers_the_subsets_share_of_a_known_additive_target(M, su, sv, se):
+    Z, Ze, Zo = _facets(np.random.default_rng(M), 40_000, M, su, sv, se)
+    # the full target: mean of M models on both halves; its variance by hand from the components
+    share = 1.0 / (1.0 + su / M + sv / 2 + se / (2 * M))
+    assert pn.two_facet_ceiling(Z, Ze, Zo) == pytest.approx(share, abs=0.02)
+    # each single-facet split counts the other facet's noise as signal: both sit above
+    assert pn.noise_ceiling(Z) > share and pn.noise_ceiling(np.c_[Ze.mean(1), Zo.mean(1)]) > share
+
+
+def test_two_facet_ceiling_edge_cases():
+    rng = np.random.default_rng(0)
+    Z, Ze, Zo = _facets(rng, 50, 3, 1.0, 1.0, 1.0)
+    assert np.isnan(pn.two_facet_ceiling(Z[:, :1], Ze[:, :1], Zo[:, :1]))  # one model
+    assert np.isnan(pn.two_facet_ceiling(rng.normal(size=(50, 3)), rng.normal(size=(50, 3)), rng.normal(size=(50, 3))))
+    with pytest.raises(ValueError, match="share a shape"):
+        pn.two_facet_ceiling(Z, Ze[:, :2], Zo)

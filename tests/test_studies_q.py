@@ -8,6 +8,7 @@ import pytest
 
 from xfactor_lib import records, stats, subsets, sweep
 from xfactor_lib.data import load_dataset
+from xfactor_lib.quality import nested as predictor_nested
 from xfactor_lib.studies import q
 from xfactor_lib.studies.q import cv as q_cv
 
@@ -96,18 +97,22 @@ def test_x_targets_on_each_half_of_the_test_sample_and_the_test_split_ceiling():
     got = q.x_targets(recs).set_index("subset_id")
     kept = recs[recs["model"] != "gnb"]
     halves = {}
-    for half in ("even", "odd"):  # by hand: Z against the random rows of the same model, mean over models
-        z = []
-        for _, g in kept.groupby("model"):
+    order = kept.groupby("model").get_group("rf")["subset_id"]
+    for half, prefix in (("even", "zme_"), ("odd", "zmo_")):  # by hand: Z against the same model's random rows
+        z = {}
+        for model, g in kept.groupby("model"):
             ran = g.loc[g["kind"] == "random", f"error_{half}"]
-            z.append(((g[f"error_{half}"] - ran.mean()) / ran.std(ddof=1)).to_numpy())
-        halves[half] = np.mean(z, axis=0)
-        order = kept.groupby("model").get_group("rf")["subset_id"]
+            z[model] = ((g[f"error_{half}"] - ran.mean()) / ran.std(ddof=1)).to_numpy()
+            np.testing.assert_allclose(got.loc[order, f"{prefix}{model}"], z[model], rtol=1e-12)
+        halves[half] = np.mean(list(z.values()), axis=0)
         np.testing.assert_allclose(got.loc[order, f"zt_{half}"], halves[half], rtol=1e-12)
     r = np.corrcoef(halves["even"], halves["odd"])[0, 1]
     part = got.reset_index()
     assert q_cv.ceiling_test(part) == pytest.approx(2 * r / (1 + r))
     assert np.isnan(q_cv.ceiling_test(part.drop(columns="zt_odd")))
+    want = predictor_nested.two_facet_ceiling(*[part[[f"{p}rf", f"{p}svc"]] for p in ("zm_", "zme_", "zmo_")])
+    assert q_cv.ceiling_both(part) == pytest.approx(want) or (np.isnan(want) and np.isnan(q_cv.ceiling_both(part)))
+    assert np.isnan(q_cv.ceiling_both(part.drop(columns="zmo_svc")))  # one model with both halves
 
 
 # --------------------------------------------------------------------------- analysis

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import _validation as v
 from .predictor import r2_score
-from .resampling import group_bootstrap, group_folds, noise_ceiling
+from .resampling import group_bootstrap, group_folds, noise_ceiling, two_facet_ceiling
 
 __all__ = [
     "ALPHAS",
@@ -42,6 +42,7 @@ __all__ = [
     "linear_weights",
     "noise_ceiling",
     "transfer",
+    "two_facet_ceiling",
 ]
 
 #: Ridge penalties searched (on standardized measures).

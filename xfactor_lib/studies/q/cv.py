@@ -30,6 +30,7 @@ __all__ = [
     "KINDS",
     "cells",
     "ceiling",
+    "ceiling_both",
     "ceiling_test",
     "cv_predictions",
     "cv_table",
@@ -74,6 +75,19 @@ def ceiling_test(part: pd.DataFrame) -> float:
     if not all(c in part.columns and part[c].notna().all() for c in cols):
         return float("nan")
     return pn.noise_ceiling(part[cols].to_numpy(float))
+
+
+def ceiling_both(part: pd.DataFrame) -> float:
+    """Share of the target's variance shared by models and by the two halves of the test sample
+    (:func:`predictor_nested.two_facet_ceiling` of ``zm_``, ``zme_``, ``zmo_`` per model): what a
+    measure of the training split can explain at most. NaN without the half columns."""
+    models = [c[3:] for c in model_columns(part)]
+    models = [m for m in models if all(f"{p}{m}" in part.columns and part[f"{p}{m}"].notna().all()
+                                       for p in ("zme_", "zmo_"))]  # fmt: skip
+    if len(models) < 2:
+        return float("nan")
+    Z = [part[[f"{p}{m}" for m in models]].to_numpy(float) for p in ("zm_", "zme_", "zmo_")]
+    return pn.two_facet_ceiling(*Z)
 
 
 def cells(recs: pd.DataFrame, *, kinds: Sequence[str] = KINDS, study: str | None = None):
@@ -151,12 +165,12 @@ def cv_table(
     -------
     DataFrame
         ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, ceiling_test,
-        subsets, groups, folds, chosen`` (``chosen``: the configuration most outer folds chose;
-        ``ceiling_test``: :func:`ceiling_test`).
+        ceiling_both, subsets, groups, folds, chosen`` (``chosen``: the configuration most outer
+        folds chose; ``ceiling_test``, ``ceiling_both``: :func:`ceiling_test`, :func:`ceiling_both`).
     """
     rows = []
     for (study, dataset, size, kind), part, target in cells(recs, kinds=kinds):
-        ceil, ceil_test = ceiling(part), ceiling_test(part)
+        ceil, ceil_test, ceil_both = ceiling(part), ceiling_test(part), ceiling_both(part)
         n = part["n"].iloc[0] if "n" in part.columns and part["n"].notna().all() else np.nan
         for fam in families:
             cols = _measures(part, fam)
@@ -167,11 +181,12 @@ def cv_table(
             rows.append(
                 {"study": study, "dataset": dataset, "size": size, "n": n, "kinds": kind, "family": fam,
                  "measures": len(cols), "r2": res.r2, "lo": res.ci_low, "hi": res.ci_high, "ceiling": ceil,
-                 "ceiling_test": ceil_test, "subsets": len(part), "groups": part["group"].nunique(), "folds": res.folds,
+                 "ceiling_test": ceil_test, "ceiling_both": ceil_both, "subsets": len(part),
+                 "groups": part["group"].nunique(), "folds": res.folds,
                  "chosen": f"{chosen} ({count}/{res.folds})"}
             )  # fmt: skip
     cols = ["study", "dataset", "size", "n", "kinds", "family", "measures", "r2", "lo", "hi", "ceiling", "ceiling_test",
-            "subsets", "groups", "folds", "chosen"]  # fmt: skip
+            "ceiling_both", "subsets", "groups", "folds", "chosen"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -37,7 +37,8 @@ def x_targets(recs: pd.DataFrame, *, exclude: Iterable[str] = ("gnb",)) -> pd.Da
         ``subset_id, z_mean, z_models`` (models averaged), and one ``zm_<model>`` column per
         model (its Z, mean over seeds): the noise ceiling splits the models in halves. With the
         records' half-test errors (``error_even``, ``error_odd``) also ``zt_even``, ``zt_odd``:
-        the target measured on each half of the test sample (the test-split reliability).
+        the target measured on each half of the test sample (the test-split reliability), and
+        per model ``zme_<model>``, ``zmo_<model>`` (its Z on each half: both facets at once).
     """
     check_frame(recs, ["subset_id", "model", "kind", "error", "dataset", "n"], what="x_train records")
     kept = recs[~recs["model"].isin(set(exclude))].copy()
@@ -54,6 +55,10 @@ def x_targets(recs: pd.DataFrame, *, exclude: Iterable[str] = ("gnb",)) -> pd.Da
     out = kept.groupby("subset_id").agg(**agg)
     per_model = kept.pivot_table(index="subset_id", columns="model", values="z", aggfunc="mean")
     out = out.join(per_model.rename(columns=lambda m: f"zm_{m}"))
+    if "zt_even" in agg:
+        for half, prefix in (("even", "zme_"), ("odd", "zmo_")):
+            part = kept.pivot_table(index="subset_id", columns="model", values=f"zt_{half}", aggfunc="mean")
+            out = out.join(part.rename(columns=lambda m, p=prefix: f"{p}{m}"))
     return out.reset_index()
 
 

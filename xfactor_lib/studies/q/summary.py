@@ -68,7 +68,7 @@ def cv_table(
     Returns
     -------
     DataFrame
-        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, ceiling_test, subsets,
+        ``study, dataset, size, n, kinds, family, measures, r2, lo, hi, ceiling, ceiling_test, ceiling_both, subsets,
         groups, folds, chosen``.
     """
     return q_nested.cv_table(recs, families=families, kinds=kinds, n_boot=n_boot, seed=seed, folds=folds)
@@ -242,6 +242,7 @@ def verdict(recs: pd.DataFrame, *, cv: pd.DataFrame | None = None, note: str = "
                 f"{unit} = {int(r[unit])}: {interval(r['r2'], r['lo'], r['hi'])}"
                 + (f" (ceiling {r['ceiling']:.2f}" if np.isfinite(r.get("ceiling", np.nan)) else "")
                 + (f", test-split {r['ceiling_test']:.2f}" if np.isfinite(r.get("ceiling_test", np.nan)) else "")
+                + (f", both {r['ceiling_both']:.2f}" if np.isfinite(r.get("ceiling_both", np.nan)) else "")
                 + (")" if np.isfinite(r.get("ceiling", np.nan)) else "")
                 for _, r in rows.iterrows()
             )
@@ -266,8 +267,9 @@ def verdict(recs: pd.DataFrame, *, cv: pd.DataFrame | None = None, note: str = "
             f"Out-of-sample R² of the headline predictor (nested grouped "
             f"{listing(sorted(set(size_info['folds'])))}-fold: penalty, transform, screening and model family "
             f"chosen inside the training folds; {counts} per cell; 95 % group-bootstrap CI; ceiling: split-half "
-            f"reliability of the target over models; test-split: its reliability over the two halves of the test "
-            f"sample, which bounds what a measure of the training split can reach), {'; '.join(sets)}. "
+            f"reliability of the target over models; test-split: over the two halves of the test sample; both: "
+            f"the share of its variance shared by models and test halves alike, what a measure of the training "
+            f"split can reach at most), {'; '.join(sets)}. "
             f"Best single family: {'; '.join(best)}."
         )
     gain = a_gain(recs)
