@@ -270,3 +270,23 @@ def test_two_facet_ceiling_edge_cases():
     assert np.isnan(pn.two_facet_ceiling(rng.normal(size=(50, 3)), rng.normal(size=(50, 3)), rng.normal(size=(50, 3))))
     with pytest.raises(ValueError, match="share a shape"):
         pn.two_facet_ceiling(Z, Ze[:, :2], Zo)
+
+
+def test_measure_sets_are_tuned_as_arms_and_averaged_with_all_measures():
+    rng = np.random.default_rng(9)
+    F = rng.normal(size=(50, 6))
+    t = F[:, 0] + 0.3 * rng.normal(size=50)
+    sets = pn.set_indices([f"m{i}" for i in range(6)], {"pair": ["m1", "m0"]})
+    np.testing.assert_array_equal(sets["pair"], [0, 1])
+    fit = pn.fit_selected(F, t, np.arange(50), families=("ridge", "pls"), sets=sets, seed=0)
+    arms = [(f.fits[0] if isinstance(f, pn.Ensemble) else f).choice for f in fit.fits]
+    want = [("ridge", "all"), ("ridge", "pair"), ("pls", "all"), ("pls", "pair")]
+    assert [(c.family, c.features) for c in arms] == want
+    for arm in fit.fits:  # an arm on the set never reads a column outside it
+        members = arm.fits if isinstance(arm, pn.Ensemble) else [arm]
+        if members[0].choice.features == "pair":
+            assert all(set(m.cols) <= {0, 1} for m in members)
+    assert "of pair" in str(arms[1])
+    np.testing.assert_allclose(fit.predict(F), np.mean([a.predict(F) for a in fit.fits], axis=0))
+    with pytest.raises(ValueError, match="not among the measures"):
+        pn.set_indices(["m0"], {"bad": ["m9"]})
