@@ -357,12 +357,19 @@ def test_summaries_render_in_parallel_in_config_order_and_a_failure_stays_alone(
 def test_dask_local_cluster_runs_the_cells(tmp_path):
     from dask.distributed import Client, LocalCluster
 
+    # the cluster writes its workers' settings (OMP_NUM_THREADS=1, __DASK_PARENT_PID, ...) into this
+    # process's environment, which later tests' subprocesses would inherit: restore it afterwards
+    before = dict(os.environ)
     cfg = make_config(tmp_path, [5, 6])
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        report = sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True, scheduler=client, summaries=False)
+    try:
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            report = sweep.run_sweep(cfg, runs_root=tmp_path / "runs", quiet=True, scheduler=client, summaries=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
     assert (report["status"] == "done").all()
     assert sorted(sweep.collect(tmp_path / "runs" / "tiny", "tiny")["square"]) == [25, 36]
 
