@@ -82,12 +82,19 @@ def test_coverage_at_by_hand():
     np.testing.assert_allclose(qp.coverage_at([0.5, 1.0, 2.0, 3.0], [1.0, 2.5]), [0.5, 0.75])
 
 
+def _pixel_case(seed: int, per_class: int, side: int, ref_per_class: int, probe_per_class: int, ref_seed: int,
+                picks: int):  # fmt: skip
+    """Random uint8 images of 3 classes, a reference of them and a subset of ``picks`` per class."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, size=(3 * per_class, 1, side, side), dtype=np.uint8)
+    y = np.repeat(np.arange(3), per_class)
+    ref = quality.make_reference(X, y, per_class=ref_per_class, probe_per_class=probe_per_class, seed=ref_seed)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == k), picks, replace=False) for k in range(3)])
+    return X, y, ref, idx
+
+
 def test_subset_measures_match_brute_force_on_pixels():
-    rng = np.random.default_rng(2)
-    X = rng.integers(0, 256, size=(120, 1, 4, 4), dtype=np.uint8)
-    y = np.repeat(np.arange(3), 40)
-    ref = quality.make_reference(X, y, per_class=30, probe_per_class=20, seed=0)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == k), 6, replace=False) for k in range(3)])
+    X, y, ref, idx = _pixel_case(2, 40, 4, 30, 20, 0, 6)
     got = quality.measures(X[idx], y[idx], reference=ref, index=idx)
     V = X.reshape(len(X), -1).astype(np.float64) / 255
     py = ref.y[ref.probe]
@@ -147,11 +154,7 @@ def test_centroid_error_by_brute_force():
 def test_votes_stream_over_reference_blocks_and_match_kernel_ridge(monkeypatch):
     from sklearn.kernel_ridge import KernelRidge
 
-    rng = np.random.default_rng(6)
-    X = rng.integers(0, 256, size=(150, 1, 3, 3), dtype=np.uint8)
-    y = np.repeat(np.arange(3), 50)
-    ref = quality.make_reference(X, y, per_class=40, probe_per_class=10, seed=3)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == k), 7, replace=False) for k in range(3)])
+    X, y, ref, idx = _pixel_case(6, 50, 3, 40, 10, 3, 7)
     whole = quality.measures(X[idx], y[idx], reference=ref, index=idx)
     monkeypatch.setattr(qp, "VOTE_BLOCK", 7)  # 18 blocks of the 120 reference images
     blocked = quality.measures(X[idx], y[idx], reference=ref, index=idx)

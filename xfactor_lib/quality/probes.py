@@ -252,12 +252,14 @@ def _probe_self(pool: Any, ref: Any) -> dict[str, list]:
 VOTE_BLOCK = 4096
 
 
-def _probe_votes(out: dict, prefix: str, D: np.ndarray, ys: np.ndarray, py: np.ndarray, K: int, tau: float) -> None:
+def _probe_votes(
+    out: dict, prefix: str, D: np.ndarray, ys: np.ndarray, py: np.ndarray, K: int, tau: float
+) -> np.ndarray:
     """kNN and kernel-classifier votes on the probe images outside the subset (``inf`` columns of
-    ``D`` (n, P) are subset images: left out)."""
-    keep = np.isfinite(D).all(axis=0)
-    if not keep.any():
-        return
+    ``D`` (n, P) are subset images: left out); returns those columns."""
+    keep = np.flatnonzero(np.isfinite(D).all(axis=0))
+    if not keep.size:
+        return keep
     Dt, py = np.ascontiguousarray(D[:, keep].T), py[keep]
     n = D.shape[0]
     votes = _knn_t(Dt, ys, py, sorted({min(k, n) for k in KNN_KS}), K)
@@ -270,6 +272,7 @@ def _probe_votes(out: dict, prefix: str, D: np.ndarray, ys: np.ndarray, py: np.n
         wrong, p = _kv_t(Dt, Ys, py, h * tau)
         out[f"{prefix}kv{_tag(h)}_err"] = float(wrong.mean())
         out[f"{prefix}kv{_tag(h)}_nll"] = float(-np.log(np.maximum(p, _P_FLOOR)).mean())
+    return keep
 
 
 def _krr_votes(out: dict, prefix: str, blocks: Any, Dss: np.ndarray, ys: np.ndarray, vote_y: np.ndarray, K: int,
@@ -364,8 +367,7 @@ def subset_measures(pool: Any, ref: Any, pos: np.ndarray, parts: Any) -> dict[st
     if parts.probe_c is not None:
         # the embedding's votes stay on the probe (the pool's block), its images outside the subset
         Dc = parts.probe_c.astype(np.float64)
-        _probe_votes(out, "q_probe_emb_", Dc, parts.ys, py, ref.K, ref.tau_emb)
-        keep = np.flatnonzero(np.isfinite(Dc).all(axis=0))
+        keep = _probe_votes(out, "q_probe_emb_", Dc, parts.ys, py, ref.K, ref.tau_emb)
         if keep.size:
             Dcc = np.maximum(1.0 - pool.E[pos] @ pool.E[pos].T, 0.0)
             _krr_votes(out, "q_probe_emb_", [(keep, Dc[:, keep].astype(np.float32))], Dcc, parts.ys, py, ref.K,
